@@ -1,0 +1,245 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime as dt
+from urllib.parse import urlsplit, urlunsplit
+
+from trytond.cache import Cache
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, ModelSQL, ModelView, Unique, fields)
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from .certificate import load_certificate
+from .exceptions import CertificateError, SubmissionError
+
+EXPIRY_WARNING_DAYS = 30
+
+
+class Configuration(DeactivableMixin, ModelSQL, ModelView):
+    "E-Invoice Authority Configuration"
+    __name__ = 'account.einvoice.configuration'
+
+    company = fields.Many2One(
+        'company.company', "Company", required=True, ondelete='CASCADE')
+    service = fields.Selection([], "Authority Service", required=True,
+        help="The authority the company's posted invoices are reported to.")
+    environment = fields.Selection([
+            ('staging', "Staging"),
+            ('production', "Production"),
+            ], "Environment", required=True)
+    start_date = fields.Date("Start Date", required=True,
+        help="Invoices dated before this day are not reported.")
+    certificate_name = fields.Char("Certificate",
+        help="The name of the client certificate declared in the "
+        "[account_einvoice_certificate] section of the trytond "
+        "configuration.")
+    endpoint_host = fields.Char("Endpoint Host",
+        help="Replace the scheme, host and port of the authority's official "
+        "address (e.g. a local sandbox). Leave empty for the official one.")
+    batch_size = fields.Integer("Batch Size",
+        domain=['OR', ('batch_size', '=', None), ('batch_size', '>', 0)],
+        help="Records per request; empty for the authority's limit.")
+    certificate_subject = fields.Function(
+        fields.Char("Certificate Subject"), 'get_certificate_info')
+    certificate_issuer = fields.Function(
+        fields.Char("Certificate Issuer"), 'get_certificate_info')
+    certificate_expiry = fields.Function(
+        fields.DateTime("Certificate Expiry"), 'get_certificate_info')
+    certificate_status = fields.Function(
+        fields.Char("Certificate Status"), 'get_certificate_info')
+    last_failure = fields.Text("Last Failure", readonly=True,
+        help="The last whole-request refusal caused by this configuration.")
+    last_failure_date = fields.DateTime("Last Failure Date", readonly=True)
+    expiry_notified = fields.Date("Expiry Notified", readonly=True)
+
+    _company_cache = Cache(
+        'account_einvoice.configuration.company', context=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('company_unique', Unique(t, t.company),
+                'account_einvoice.msg_configuration_company_unique'),
+            ]
+        cls._buttons.update({
+                'check_certificate': {
+                    'invisible': ~Eval('certificate_name'),
+                    'depends': ['certificate_name'],
+                    },
+                })
+
+    @classmethod
+    def default_environment(cls):
+        return 'staging'
+
+    @classmethod
+    def default_start_date(cls):
+        return Pool().get('ir.date').today()
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    def get_rec_name(self, name):
+        return f'{self.company.rec_name} ({self.service_string})'
+
+    @classmethod
+    def get_certificate_info(cls, configurations, names):
+        result = {n: {c.id: None for c in configurations} for n in names}
+        now = dt.datetime.utcnow()
+        for configuration in configurations:
+            if not configuration.certificate_name:
+                continue
+            try:
+                certificate = configuration.get_certificate()
+            except CertificateError as exception:
+                if 'certificate_status' in result:
+                    result['certificate_status'][configuration.id] = (
+                        exception.message)
+                continue
+            values = {
+                'certificate_subject': certificate.subject,
+                'certificate_issuer': certificate.issuer,
+                'certificate_expiry': certificate.not_after,
+                'certificate_status': cls._certificate_status(
+                    certificate, now),
+                }
+            for name in names:
+                result[name][configuration.id] = values[name]
+        return result
+
+    @staticmethod
+    def _certificate_status(certificate, now):
+        if certificate.expired(now):
+            return gettext('account_einvoice.msg_certificate_status_expired')
+        if certificate.expires_within(EXPIRY_WARNING_DAYS, now):
+            return gettext(
+                'account_einvoice.msg_certificate_status_expiring',
+                days=(certificate.not_after - now).days)
+        return gettext('account_einvoice.msg_certificate_status_valid')
+
+    @classmethod
+    def create(cls, vlist):
+        cls._company_cache.clear()
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        cls._company_cache.clear()
+        super().write(*args)
+
+    @classmethod
+    def delete(cls, configurations):
+        cls._company_cache.clear()
+        super().delete(configurations)
+
+    @classmethod
+    def for_company(cls, company_id):
+        "Return the active configuration id of company or None"
+        key = company_id
+        result = cls._company_cache.get(key, -1)
+        if result != -1:
+            return result
+        configurations = cls.search([('company', '=', company_id)], limit=1)
+        result = configurations[0].id if configurations else None
+        cls._company_cache.set(key, result)
+        return result
+
+    def get_service(self):
+        "Return the EinvoiceService instance for this configuration"
+        raise SubmissionError(gettext(
+                'account_einvoice.msg_service_unknown',
+                service=self.service))
+
+    def get_certificate(self):
+        return load_certificate(self.certificate_name)
+
+    def check_certificate_usable(self):
+        "Raise CertificateError when sending must not even be tried"
+        certificate = self.get_certificate()
+        if certificate.expired():
+            raise CertificateError(gettext(
+                    'account_einvoice.msg_certificate_expired',
+                    name=self.certificate_name,
+                    date=certificate.not_after.isoformat(' ', 'minutes')))
+        return certificate
+
+    def override_url(self, url):
+        if not self.endpoint_host:
+            return url
+        host = urlsplit(self.endpoint_host)
+        parts = urlsplit(url)
+        return urlunsplit(
+            (host.scheme or parts.scheme, host.netloc, parts.path,
+                parts.query, parts.fragment))
+
+    @classmethod
+    @ModelView.button
+    def check_certificate(cls, configurations):
+        for configuration in configurations:
+            configuration.check_certificate_usable()
+
+    def record_failure(self, message):
+        """Remember a whole-request refusal caused by our setup and tell
+        the company's accounting users, once per distinct message."""
+        if self.last_failure == message:
+            return
+        self.last_failure = message
+        self.last_failure_date = dt.datetime.now()
+        self.save()
+        self.notify_accountants(
+            gettext('account_einvoice.msg_notification_failure_label',
+                service=self.service_string),
+            message)
+
+    def clear_failure(self):
+        if self.last_failure:
+            self.last_failure = None
+            self.last_failure_date = None
+            self.save()
+
+    def notify_accountants(self, label, description):
+        pool = Pool()
+        Notification = pool.get('res.notification')
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        group_id = ModelData.get_id('account', 'group_account_admin')
+        users = User.search([
+                ('groups', '=', group_id),
+                ('companies', '=', self.company.id),
+                ])
+        Notification.create([{
+                    'user': u.id,
+                    'label': label[:250],
+                    'description': (description or '')[:250],
+                    'icon': 'tryton-warning',
+                    'model': self.__name__,
+                    'records': str([self.id]),
+                    } for u in users])
+
+    @classmethod
+    def check_certificates(cls):
+        "Cron: warn the accountants when a certificate expires soon"
+        today = Pool().get('ir.date').today()
+        now = dt.datetime.utcnow()
+        for configuration in cls.search(
+                [('certificate_name', '!=', None)]):
+            try:
+                certificate = configuration.get_certificate()
+            except CertificateError as exception:
+                configuration.record_failure(exception.message)
+                continue
+            if (certificate.expires_within(EXPIRY_WARNING_DAYS, now)
+                    and configuration.expiry_notified != today):
+                configuration.notify_accountants(
+                    gettext('account_einvoice.msg_certificate_expiry_label',
+                        name=configuration.certificate_name),
+                    cls._certificate_status(certificate, now))
+                configuration.expiry_notified = today
+                configuration.save()
+

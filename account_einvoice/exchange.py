@@ -1,0 +1,129 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import os
+import socket
+
+from trytond.model import Index, ModelSQL, ModelView, fields
+
+STATES = [
+    ('in_flight', "In Flight"),
+    ('recovering', "Recovering"),
+    ('done', "Done"),
+    ('failed', "Failed"),
+    ('unknown', "Outcome Unknown"),
+    ('recovered', "Recovered"),
+    ]
+KINDS = [
+    ('send', "Send"),
+    ('query', "Query"),
+    ]
+OUTCOME_KINDS = KINDS + [('local', "Local Check")]
+OUTCOME_STATES = [
+    ('accepted', "Accepted"),
+    ('accepted_with_errors', "Accepted with Errors"),
+    ('rejected', "Rejected"),
+    ('cancelled', "Cancelled"),
+    ('not_found', "Not Found"),
+    ('pending', "Pending"),
+    ('unknown', "Unknown"),
+    ]
+
+
+def worker_id():
+    "Identify this process so a crashed sender can be told from a slow one"
+    return f'{socket.gethostname()}:{os.getpid()}'
+
+
+class Exchange(ModelSQL, ModelView):
+    "E-Invoice Exchange"
+    __name__ = 'account.einvoice.exchange'
+
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True)
+    configuration = fields.Many2One(
+        'account.einvoice.configuration', "Configuration", readonly=True,
+        ondelete='SET NULL')
+    service = fields.Char("Service", readonly=True)
+    environment = fields.Char("Environment", readonly=True)
+    kind = fields.Selection(KINDS, "Kind", readonly=True)
+    operation = fields.Char("Operation", readonly=True,
+        help="The record operation (register, modify, cancel).")
+    soap_operation = fields.Char("SOAP Operation", readonly=True)
+    endpoint = fields.Char("Endpoint", readonly=True)
+    started = fields.DateTime("Started", readonly=True)
+    duration = fields.Float("Duration (s)", digits=(16, 3), readonly=True)
+    state = fields.Selection(STATES, "State", readonly=True)
+    result = fields.Char("Result", readonly=True,
+        help="The authority's overall answer.")
+    error = fields.Text("Error", readonly=True)
+    worker = fields.Char("Worker", readonly=True)
+    record_count = fields.Integer("Records", readonly=True)
+    request = fields.Binary(
+        "Request", filename='request_filename', file_id='request_id',
+        store_prefix='account_einvoice', readonly=True)
+    request_id = fields.Char("Request ID", readonly=True)
+    request_filename = fields.Function(
+        fields.Char("Request File Name"), 'get_filename')
+    response = fields.Binary(
+        "Response", filename='response_filename', file_id='response_id',
+        store_prefix='account_einvoice', readonly=True)
+    response_id = fields.Char("Response ID", readonly=True)
+    response_filename = fields.Function(
+        fields.Char("Response File Name"), 'get_filename')
+    outcomes = fields.One2Many(
+        'account.einvoice.exchange.outcome', 'exchange', "Outcomes",
+        readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('company')
+        cls._order = [('started', 'DESC'), ('id', 'DESC')]
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.state, Index.Equality(cardinality='low')),
+                where=t.state.in_(['in_flight', 'recovering'])))
+
+    def get_rec_name(self, name):
+        return f'{self.soap_operation or self.kind} @ {self.started}'
+
+    def get_filename(self, name):
+        kind = name.split('_')[0]
+        return f'{self.kind}-{self.id}-{kind}.xml'
+
+
+class Outcome(ModelSQL, ModelView):
+    "E-Invoice Exchange Outcome"
+    __name__ = 'account.einvoice.exchange.outcome'
+
+    exchange = fields.Many2One(
+        'account.einvoice.exchange', "Exchange", ondelete='CASCADE',
+        readonly=True, help="Empty when refused before sending.")
+    submission = fields.Many2One(
+        'account.einvoice.submission', "Submission", required=True,
+        ondelete='CASCADE', readonly=True)
+    started = fields.Function(
+        fields.DateTime("Date"), 'get_exchange_field')
+    kind = fields.Function(
+        fields.Selection(OUTCOME_KINDS, "Kind"), 'get_exchange_field')
+    operation = fields.Char("Operation", readonly=True)
+    state = fields.Selection(OUTCOME_STATES, "Outcome", readonly=True)
+    code = fields.Char("Code", readonly=True)
+    message = fields.Text("Message", readonly=True)
+    reference = fields.Char("Reference", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('submission')
+        cls._order = [('id', 'DESC')]
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.submission, Index.Range())))
+
+    def get_exchange_field(self, name):
+        if not self.exchange:
+            return 'local' if name == 'kind' else self.create_date
+        return getattr(self.exchange, name)
+

@@ -1,0 +1,66 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.model import fields
+from trytond.pool import Pool, PoolMeta
+
+from .submission import STATES
+
+
+class Invoice(metaclass=PoolMeta):
+    __name__ = 'account.invoice'
+
+    einvoice_submissions = fields.One2Many(
+        'account.einvoice.submission', 'invoice', "E-Invoice Submissions",
+        readonly=True)
+    einvoice_state = fields.Function(
+        fields.Selection([(None, "")] + STATES, "E-Invoice State"),
+        'get_einvoice', searcher='search_einvoice')
+    einvoice_reference = fields.Function(
+        fields.Char("E-Invoice Reference"), 'get_einvoice')
+    einvoice_message = fields.Function(
+        fields.Text("E-Invoice Message"), 'get_einvoice')
+
+    @classmethod
+    def get_einvoice(cls, invoices, names):
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        result = {n: {i.id: None for i in invoices} for n in names}
+        columns = {
+            'einvoice_state': 'state',
+            'einvoice_reference': 'reference',
+            'einvoice_message': 'message',
+            }
+        submissions = Submission.search(
+            [('invoice', 'in', [i.id for i in invoices])])
+        for submission in submissions:
+            for name in names:
+                value = getattr(submission, columns[name])
+                if name == 'einvoice_message' and not value:
+                    value = submission.last_error
+                result[name][submission.invoice.id] = value
+        return result
+
+    @classmethod
+    def search_einvoice(cls, name, clause):
+        return [('einvoice_submissions.state',) + tuple(clause[1:])]
+
+    @classmethod
+    def _post(cls, invoices):
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        super()._post(invoices)
+        Submission.create_for_invoices(invoices)
+
+    @classmethod
+    def cancel(cls, invoices):
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        super().cancel(invoices)
+        Submission.invoices_cancelled(invoices)
+
+    @classmethod
+    def copy(cls, invoices, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('einvoice_submissions')
+        return super().copy(invoices, default=default)

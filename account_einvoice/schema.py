@@ -1,0 +1,158 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Official WSDL/XSD files: located once, compiled once per process.
+
+The trytond option ``[account_einvoice] schema_directory`` names a local
+directory laid out like the authorities' files (``es_sii/...``,
+``ar_afip/...``).  Without it, or when a file is missing there, the
+official URL is used and fetched once per process.
+"""
+import bisect
+import copy
+import os
+import threading
+from functools import cache
+
+from lxml import etree
+
+from trytond import config
+from trytond.i18n import gettext
+
+from .exceptions import SchemaError
+
+XS = 'http://www.w3.org/2001/XMLSchema'
+WSDL = 'http://schemas.xmlsoap.org/wsdl/'
+_lock = threading.Lock()
+
+
+def safe_parser():
+    "A parser for untrusted XML: no DTD, no entities, no network"
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False,
+        huge_tree=True, remove_comments=True)
+
+
+def parse_untrusted(data):
+    """Parse XML received from outside; refuse any document type declaration
+    (entity tricks) instead of trying to defuse it."""
+    root = etree.fromstring(data, safe_parser())
+    if root.getroottree().docinfo.doctype:
+        raise etree.XMLSyntaxError(
+            "document type declarations are not accepted", None, 0, 0)
+    return root
+
+
+def schema_directory():
+    return config.get('account_einvoice', 'schema_directory')
+
+
+def locate(relative, url=None):
+    "Return a local path for relative (under the schema directory) or url"
+    directory = schema_directory()
+    if directory:
+        path = os.path.join(directory, relative)
+        if os.path.exists(path):
+            return path
+    if os.path.isabs(relative) and os.path.exists(relative):
+        return relative
+    if url:
+        return url
+    raise SchemaError(gettext(
+            'account_einvoice.msg_schema_missing',
+            name=relative, directory=directory or '-'))
+
+
+@cache
+def _wsdl_client(location, forbid_entities):
+    import zeep
+    settings = zeep.Settings(
+        strict=False, xml_huge_tree=True, forbid_entities=forbid_entities)
+    transport = zeep.Transport(cache=zeep.cache.InMemoryCache())
+    return zeep.Client(location, settings=settings, transport=transport)
+
+
+def wsdl_client(location, forbid_entities=True):
+    "The zeep client for a WSDL, loaded once per process"
+    with _lock:
+        return _wsdl_client(location, forbid_entities)
+
+
+def endpoint(location, service_name, port_name, operation,
+        forbid_entities=True):
+    "Return (address, SOAPAction) of operation on the WSDL port"
+    client = wsdl_client(location, forbid_entities)
+    port = client.wsdl.services[service_name].ports[port_name]
+    soap_action = port.binding.get(operation).soapaction
+    return port.binding_options['address'], soap_action or ''
+
+
+@cache
+def _xml_schema(location):
+    parser = etree.XMLParser(no_network=False, resolve_entities=False)
+    document = etree.parse(location, parser)
+    root = document.getroot()
+    if root.tag == f'{{{WSDL}}}definitions':
+        root = _schema_from_wsdl(root)
+    return etree.XMLSchema(root)
+
+
+def _schema_from_wsdl(definitions):
+    "Build one schema document from the schema embedded in a WSDL"
+    schemas = definitions.findall(f'{{{WSDL}}}types/{{{XS}}}schema')
+    if len(schemas) != 1:
+        raise ValueError("expected exactly one embedded schema")
+    schema, = schemas
+    nsmap = dict(definitions.nsmap)
+    nsmap.update(schema.nsmap)
+    nsmap.pop(None, None)
+    root = etree.Element(schema.tag, nsmap=nsmap)
+    for name, value in schema.attrib.items():
+        root.set(name, value)
+    for child in schema:
+        root.append(copy.deepcopy(child))
+    return root
+
+
+def xml_schema(location):
+    "The compiled XMLSchema of an XSD (or a WSDL's embedded schema)"
+    with _lock:
+        return _xml_schema(location)
+
+
+def validate_records(schema, body, records):
+    """Validate body and attribute schema errors to its records.
+
+    records maps a key to an element inside body.  Return
+    ``(errors_by_key, general_errors)`` where each value is a list of
+    messages; both are empty when the body is valid.
+    """
+    if schema.validate(body):
+        return {}, []
+    # Re-parse a pretty-printed copy so every element has its own line and
+    # each error line falls inside the record that caused it.
+    tree = body.getroottree()
+    paths = {key: tree.getpath(element) for key, element in records.items()}
+    text = etree.tostring(body, pretty_print=True)
+    copy_root = etree.fromstring(text, safe_parser())
+    copy_tree = copy_root.getroottree()
+    starts = sorted(
+        (copy_tree.xpath(path)[0].sourceline, key)
+        for key, path in paths.items())
+    lines = [start for start, _ in starts]
+    ends = {}
+    for index, (start, key) in enumerate(starts):
+        element = copy_tree.xpath(paths[key])[0]
+        last = max((e.sourceline or start) for e in element.iter())
+        ends[key] = last
+    schema.validate(copy_root)
+    errors, general = {}, []
+    for error in schema.error_log:
+        index = bisect.bisect_right(lines, error.line) - 1
+        if index >= 0:
+            key = starts[index][1]
+            if error.line <= ends[key]:
+                errors.setdefault(key, []).append(error.message)
+                continue
+        general.append(error.message)
+    return errors, general

@@ -1,0 +1,307 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime as dt
+
+from sql import Null
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from .exceptions import SubmissionError
+
+STATES = [
+    ('pending', "Pending"),
+    ('accepted', "Accepted"),
+    ('accepted_with_errors', "Accepted with Errors"),
+    ('rejected', "Rejected"),
+    ('cancelled', "Cancelled"),
+    ]
+OPERATIONS = [
+    ('register', "Register"),
+    ('modify', "Modify"),
+    ('cancel', "Cancel"),
+    ]
+
+
+class Submission(ModelSQL, ModelView):
+    "E-Invoice Submission"
+    __name__ = 'account.einvoice.submission'
+
+    invoice = fields.Many2One(
+        'account.invoice', "Invoice", required=True, readonly=True,
+        ondelete='RESTRICT')
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True)
+    configuration = fields.Many2One(
+        'account.einvoice.configuration', "Configuration", required=True,
+        readonly=True, ondelete='RESTRICT')
+    party = fields.Function(
+        fields.Many2One('party.party', "Party",
+            context={'company': Eval('company', -1)}, depends={'company'}),
+        'get_invoice_field', searcher='search_invoice_field')
+    invoice_date = fields.Function(
+        fields.Date("Invoice Date"), 'get_invoice_field',
+        searcher='search_invoice_field')
+    invoice_type = fields.Function(
+        fields.Selection('get_invoice_types', "Invoice Type"),
+        'get_invoice_field', searcher='search_invoice_field')
+    total_amount = fields.Function(
+        fields.Numeric("Total", digits=(16, 2)), 'get_invoice_field')
+    state = fields.Selection(STATES, "State", readonly=True, sort=False)
+    operation = fields.Selection(OPERATIONS, "Operation", readonly=True,
+        help="What the next request asks the authority to do.")
+    registered = fields.Boolean("Held by the Authority", readonly=True,
+        help="The authority has accepted this invoice at least once.")
+    needs_query = fields.Boolean("Outcome Unknown", readonly=True,
+        help="The last request may have been processed: the authority is "
+        "asked before anything is sent again.")
+    cancel_requested = fields.Boolean("Cancellation Requested", readonly=True)
+    exchange = fields.Many2One(
+        'account.einvoice.exchange', "In Flight", readonly=True,
+        ondelete='SET NULL')
+    attempts = fields.Integer("Failed Attempts", readonly=True)
+    next_attempt = fields.DateTime("Next Attempt", readonly=True)
+    reference = fields.Char("Reference", readonly=True,
+        help="The authority's reference (CSV, CAE...).")
+    code = fields.Char("Code", readonly=True)
+    message = fields.Text("Message", readonly=True)
+    last_error = fields.Text("Last Error", readonly=True)
+    outcomes = fields.One2Many(
+        'account.einvoice.exchange.outcome', 'submission', "History",
+        readonly=True, order=[('id', 'DESC')])
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('invoice')
+        cls._order = [('id', 'DESC')]
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('invoice_unique', Unique(t, t.invoice),
+                'account_einvoice.msg_submission_invoice_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t,
+                    (t.company, Index.Equality()),
+                    (t.id, Index.Range()),
+                    where=(t.state == 'pending') & (t.exchange == Null)),
+                Index(t, (t.state, Index.Equality(cardinality='low'))),
+                Index(t, (t.exchange, Index.Equality()),
+                    where=t.exchange != Null),
+                })
+        cls._buttons.update({
+                'reschedule': {
+                    'invisible': ~Eval('state').in_(
+                        ['rejected', 'accepted_with_errors']),
+                    'depends': ['state'],
+                    },
+                'send_now': {
+                    'invisible': Eval('state') != 'pending',
+                    'readonly': Eval('exchange', None) != None,  # noqa: E711
+                    'depends': ['state', 'exchange'],
+                    },
+                })
+
+    @classmethod
+    def default_state(cls):
+        return 'pending'
+
+    @classmethod
+    def default_operation(cls):
+        return 'register'
+
+    @classmethod
+    def default_attempts(cls):
+        return 0
+
+    @classmethod
+    def default_registered(cls):
+        return False
+
+    @classmethod
+    def default_needs_query(cls):
+        return False
+
+    @classmethod
+    def default_cancel_requested(cls):
+        return False
+
+    def get_rec_name(self, name):
+        return self.invoice.rec_name
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        return [('invoice.rec_name',) + tuple(clause[1:])]
+
+    @classmethod
+    def get_invoice_types(cls):
+        Invoice = Pool().get('account.invoice')
+        return Invoice.fields_get(['type'])['type']['selection']
+
+    def get_invoice_field(self, name):
+        value = getattr(self.invoice, {
+                'invoice_type': 'type'}.get(name, name))
+        if isinstance(value, ModelSQL):
+            return value.id
+        return value
+
+    @classmethod
+    def search_invoice_field(cls, name, clause):
+        nested = clause[0][len(name):]
+        field = {'invoice_type': 'type'}.get(name, name)
+        return [('invoice.' + field + nested,) + tuple(clause[1:])]
+
+    def get_service(self):
+        return self.configuration.get_service()
+
+    # -- Creation from invoices ------------------------------------------
+    @classmethod
+    def create_for_invoices(cls, invoices):
+        "Queue a submission for each posted invoice that must be reported"
+        pool = Pool()
+        Configuration = pool.get('account.einvoice.configuration')
+        configurations = {}
+        vlist = []
+        for invoice in invoices:
+            company_id = invoice.company.id
+            if company_id not in configurations:
+                config_id = Configuration.for_company(company_id)
+                configurations[company_id] = (
+                    Configuration(config_id) if config_id else None)
+            configuration = configurations[company_id]
+            if not configuration:
+                continue
+            date = invoice.accounting_date or invoice.invoice_date
+            if date and date < configuration.start_date:
+                continue
+            if not configuration.get_service().applies_to(invoice):
+                continue
+            vlist.append({
+                    'invoice': invoice.id,
+                    'company': company_id,
+                    'configuration': configuration.id,
+                    })
+        if vlist:
+            existing = {s.invoice.id for s in cls.search([
+                        ('invoice', 'in', [v['invoice'] for v in vlist]),
+                        ])}
+            vlist = [v for v in vlist if v['invoice'] not in existing]
+        if vlist:
+            return cls.create(vlist)
+        return []
+
+    @classmethod
+    def invoices_cancelled(cls, invoices):
+        "Queue a cancellation for what the authority holds"
+        submissions = cls.search([
+                ('invoice', 'in', [i.id for i in invoices]),
+                ])
+        to_cancel, to_close, to_flag = [], [], []
+        for submission in submissions:
+            if submission.state == 'cancelled':
+                continue
+            if submission.exchange or submission.needs_query:
+                to_flag.append(submission)
+            elif submission.registered:
+                to_cancel.append(submission)
+            else:
+                to_close.append(submission)
+        if to_cancel:
+            cls.write(to_cancel, {
+                    'state': 'pending',
+                    'operation': 'cancel',
+                    'attempts': 0,
+                    'next_attempt': None,
+                    })
+        if to_close:
+            cls.write(to_close, {
+                    'state': 'cancelled',
+                    'message': gettext(
+                        'account_einvoice.msg_cancelled_before_reported'),
+                    })
+        if to_flag:
+            cls.write(to_flag, {'cancel_requested': True})
+
+    # -- Staff actions ---------------------------------------------------
+    @classmethod
+    @ModelView.button
+    def reschedule(cls, submissions):
+        for submission in submissions:
+            if submission.state not in {'rejected', 'accepted_with_errors'}:
+                raise SubmissionError(gettext(
+                        'account_einvoice.msg_reschedule_state',
+                        submission=submission.rec_name))
+        to_write = []
+        for submission in submissions:
+            operation = submission.get_service().reschedule_operation(
+                submission)
+            to_write.extend(([submission], {
+                        'state': 'pending',
+                        'operation': operation,
+                        'attempts': 0,
+                        'next_attempt': None,
+                        'last_error': None,
+                        }))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    @ModelView.button
+    def send_now(cls, submissions):
+        pending = [s for s in submissions if s.state == 'pending']
+        if not pending:
+            return
+        cls.write(pending, {'next_attempt': None})
+        with Transaction().set_context(queue_name='account_einvoice'):
+            cls.__queue__.process(pending)
+
+    # -- Processing ------------------------------------------------------
+    @classmethod
+    def process(cls, submissions):
+        "Send the given pending submissions now (queue task)"
+        from .processing import Processor
+        by_configuration = {}
+        for submission in submissions:
+            by_configuration.setdefault(
+                submission.configuration, []).append(submission.id)
+        for configuration, ids in by_configuration.items():
+            Processor(configuration, ids=ids).run()
+
+    @classmethod
+    def send_pending(cls):
+        "Cron: report what is pending for the context company (or all)"
+        from .processing import Processor
+        pool = Pool()
+        Configuration = pool.get('account.einvoice.configuration')
+        company_id = Transaction().context.get('company')
+        domain = []
+        if company_id:
+            domain.append(('company', '=', company_id))
+        for configuration in Configuration.search(domain):
+            Processor(configuration).run()
+
+    @classmethod
+    def copy(cls, submissions, default=None):
+        if not submissions:
+            return []
+        raise SubmissionError(gettext('account_einvoice.msg_submission_copy'))
+
+    @classmethod
+    def delete(cls, submissions):
+        for submission in submissions:
+            if submission.registered or submission.exchange:
+                raise SubmissionError(gettext(
+                        'account_einvoice.msg_submission_delete',
+                        submission=submission.rec_name))
+        super().delete(submissions)
+
+
+def backoff(attempts, base, maximum):
+    "Delay before the next attempt after attempts consecutive failures"
+    seconds = min(base * (2 ** max(attempts - 1, 0)), maximum)
+    return dt.timedelta(seconds=seconds)
+

@@ -1,0 +1,146 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""A test-only authority service speaking the sandbox's test protocol.
+
+It is registered only when trytond runs its tests (``test_include_dirs``)
+and shows, in a few lines, what a country module implements.
+"""
+import os
+
+from lxml.builder import ElementMaker
+
+from trytond.pool import PoolMeta
+
+from ..exceptions import ServiceFailure
+from ..service import FAULT_CODE, EinvoiceService, Outcome, Request
+
+NS = 'urn:einvoice-sandbox:test-authority:1'
+SCHEMAS = os.path.normpath(os.path.join(
+        os.path.dirname(__file__), '..', '..', 'tests', 'sandbox', 'schemas',
+        'test_authority'))
+E = ElementMaker(namespace=NS, nsmap={'ta': NS})
+STATES = {
+    'Accepted': 'accepted',
+    'AcceptedWithErrors': 'accepted_with_errors',
+    'Rejected': 'rejected',
+    'Cancelled': 'cancelled',
+    }
+
+
+class TestAuthorityService(EinvoiceService):
+    name = "Test Authority"
+    batch_limit = 1000
+
+    def _request(self, operation, body, records, context):
+        return Request(
+            operation=operation, body=body, records=records,
+            wsdl=os.path.join(SCHEMAS, 'TestAuthority.wsdl'),
+            service_name='TestAuthorityService',
+            port_name='TestAuthorityPort',
+            schema=os.path.join(SCHEMAS, 'TestAuthority.xsd'),
+            context=context)
+
+    def issuer(self):
+        party = self.configuration.company.party
+        for identifier in party.identifiers:
+            return identifier.code
+        return self.certificate.serial_number
+
+    @staticmethod
+    def record_id(submission):
+        return f'INV-{submission.invoice.id}'
+
+    @staticmethod
+    def number(invoice):
+        if invoice.description:
+            return f'{invoice.number}-{invoice.description}'
+        return invoice.number
+
+    def build_request(self, submissions, operation):
+        body = E.SubmitRequest(
+            E.Header(E.Issuer(self.issuer()), E.Operation(operation)))
+        records, ids = {}, {}
+        for submission in submissions:
+            invoice = submission.invoice
+            record = E.Record(
+                E.Id(self.record_id(submission)),
+                E.Number(self.number(invoice)),
+                E.Date(invoice.invoice_date.isoformat()),
+                E.Amount(str(invoice.total_amount)))
+            body.append(record)
+            records[submission.id] = record
+            ids[self.record_id(submission)] = submission.id
+        return self._request('Submit', body, records, {'ids': ids})
+
+    def build_query(self, submissions):
+        body = E.QueryRequest(E.Header(E.Issuer(self.issuer())))
+        records, ids, expected = {}, {}, {}
+        for submission in submissions:
+            record = E.Id(self.record_id(submission))
+            body.append(record)
+            records[submission.id] = record
+            ids[self.record_id(submission)] = submission.id
+            expected[submission.id] = (
+                submission.operation, self.number(submission.invoice))
+        return self._request('Query', body, records,
+            {'ids': ids, 'expected': expected})
+
+    def parse_response(self, request, body):
+        if body.tag != f'{{{NS}}}SubmitResponse':
+            raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
+        ids = request.context['ids']
+        whole_reference = body.findtext(f'{{{NS}}}Reference')
+        outcomes = {}
+        for result in body.iterfind(f'{{{NS}}}Result'):
+            submission_id = ids.get(result.findtext(f'{{{NS}}}Id'))
+            if submission_id is None:
+                continue
+            outcomes[submission_id] = Outcome(
+                state=STATES[result.findtext(f'{{{NS}}}Status')],
+                code=result.findtext(f'{{{NS}}}Code'),
+                message=result.findtext(f'{{{NS}}}Message'),
+                reference=(result.findtext(f'{{{NS}}}Reference')
+                    or whole_reference))
+        return outcomes
+
+    def parse_query(self, request, body):
+        ids = request.context['ids']
+        expected = request.context['expected']
+        outcomes = {i: Outcome('not_found') for i in ids.values()}
+        for found in body.iterfind(f'{{{NS}}}Found'):
+            submission_id = ids.get(found.findtext(f'{{{NS}}}Id'))
+            if submission_id is None:
+                continue
+            operation, number = expected[submission_id]
+            state = STATES[found.findtext(f'{{{NS}}}Status')]
+            if operation == 'modify' and (
+                    found.findtext(f'{{{NS}}}Number') != number):
+                # The authority holds the old version: modify again.
+                outcomes[submission_id] = Outcome('not_found')
+                continue
+            outcomes[submission_id] = Outcome(
+                state=state,
+                reference=found.findtext(f'{{{NS}}}Reference'))
+        return outcomes
+
+    def classify_fault(self, code, message):
+        match = FAULT_CODE.match(message or '')
+        number = match.group(1) if match else None
+        if number == '5000':
+            return ServiceFailure('transient', message, code=number)
+        return ServiceFailure('configuration', message, code=number)
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.configuration'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.service.selection.append(('test_authority', "Test Authority"))
+
+    def get_service(self):
+        if self.service == 'test_authority':
+            return TestAuthorityService(self)
+        return super().get_service()

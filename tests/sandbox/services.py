@@ -1,0 +1,14 @@
+"""Registry of sandbox services: name -> ``module:Class``.
+
+Adding an authority = one class deriving from
+:class:`tests.sandbox.core.SandboxService` + one line here.  Relative module
+names are resolved inside ``tests.sandbox``.  Services whose module cannot
+be imported are skipped (with a warning) when all services are loaded.
+"""
+
+SERVICES = {
+    'test_authority': '.test_authority:TestAuthorityService',
+    # 'sii': '.sii:SIIService',
+    # 'afip_wsaa': '.afip:WSAAService',
+    # 'afip_wsfe': '.afip:WSFEService',
+}
