@@ -26,6 +26,7 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
         'company.company', "Company", required=True, ondelete='CASCADE')
     service = fields.Selection([], "Authority Service", required=True,
         help="The authority the company's posted invoices are reported to.")
+    service_string = service.translated('service')
     environment = fields.Selection([
             ('staging', "Staging"),
             ('production', "Production"),

@@ -274,8 +274,13 @@ class Processor:
                         error=f'{exception.__class__.__name__}: {exception}'
                         )), called, response)
         else:
-            self.record(batch, [s.id for s in submissions], outcomes,
-                response)
+            try:
+                self.record(batch, outcomes, response)
+            except Exception:
+                # Left in flight: the next run asks the authority.
+                logger.exception(
+                    "could not record e-invoice exchange %s", batch.exchange)
+                transaction.rollback()
         finally:
             _active.discard((self.database, batch.exchange))
 
@@ -329,7 +334,7 @@ class Processor:
         exchange = Exchange(exchange_id)
         if response is not None:
             exchange.response = response.content
-            exchange.duration = response.duration
+            exchange.duration = round(response.duration, 3)
         exchange.error = '\n'.join(filter(None, [exchange.error, note]))
         exchange.save()
         Transaction().commit()
@@ -351,7 +356,7 @@ class Processor:
         exchange.error = failure.message
         if response is not None:
             exchange.response = response.content
-            exchange.duration = response.duration
+            exchange.duration = round(response.duration, 3)
         exchange.save()
 
         base = _option('retry_delay', 60)
@@ -386,7 +391,7 @@ class Processor:
                 failure.message)
         transaction.commit()
 
-    def record(self, batch, submission_ids, outcomes, response):
+    def record(self, batch, outcomes, response):
         Configuration, Submission, Exchange, Outcome = self._models()
         transaction = Transaction()
         if not self._still_ours(batch.exchange):
@@ -433,7 +438,7 @@ class Processor:
         Outcome.create(outcome_rows)
         exchange.state = 'done'
         exchange.response = response.content
-        exchange.duration = response.duration
+        exchange.duration = round(response.duration, 3)
         exchange.result = ', '.join(
             f'{n} {s}' for s, n in sorted(states.items()))
         exchange.save()

@@ -66,6 +66,7 @@ def locate(relative, url=None):
 @cache
 def _wsdl_client(location, forbid_entities):
     import zeep
+    import zeep.cache
     settings = zeep.Settings(
         strict=False, xml_huge_tree=True, forbid_entities=forbid_entities)
     transport = zeep.Transport(cache=zeep.cache.InMemoryCache())

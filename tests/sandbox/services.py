@@ -8,7 +8,7 @@ be imported are skipped (with a warning) when all services are loaded.
 
 SERVICES = {
     'test_authority': '.test_authority:TestAuthorityService',
-    # 'sii': '.sii:SIIService',
+    'sii': '.sii:SIIService',
     # 'afip_wsaa': '.afip:WSAAService',
     # 'afip_wsfe': '.afip:WSFEService',
 }

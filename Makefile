@@ -1,0 +1,25 @@
+# The two commands: `make demo` and `make test` (see README.rst).
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed-stamp
+
+.PHONY: venv test demo lint
+
+venv: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,postgresql]' flake8 isort
+	touch $(STAMP)
+
+test: venv
+	$(BIN)/python -m tests.run
+
+demo: venv
+	$(BIN)/python -m tests.demo
+
+lint: venv
+	$(BIN)/flake8
+	$(BIN)/isort --check-only --diff .

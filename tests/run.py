@@ -1,0 +1,103 @@
+"""Run every test of the suite: each module's unittest suite (rst scenarios
+included) and the cross-module tests under tests/.
+
+Each target runs in its own process (trytond keeps per-process state) and
+the last line printed is ``N passed, N failed, N skipped``.
+
+    python -m tests.run                # everything
+    python -m tests.run tests.test_x   # only some targets (module names)
+
+The database comes from TRYTOND_DATABASE_URI (SQLite by default).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = ['account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+
+
+def setup_environment():
+    env = os.environ
+    env.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
+    schemas = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas'))
+    env.setdefault('TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', schemas)
+    if env['TRYTOND_DATABASE_URI'].startswith('postgresql'):
+        env.setdefault('DB_CACHE', 'postgresql://')
+        env.setdefault('DB_NAME', 'test_einvoice')
+    else:
+        # File databases: worker processes of the tests share them.
+        cache = os.path.join(ROOT, 'var', 'db-cache')
+        path = os.path.join(ROOT, 'var', 'db')
+        os.makedirs(cache, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
+        env.setdefault('DB_CACHE', cache)
+        env.setdefault('TRYTOND_DATABASE__PATH', path)
+        env.setdefault('DB_NAME', 'test_einvoice')
+    env.setdefault('PYTHONWARNINGS', 'ignore::DeprecationWarning')
+
+
+def targets():
+    names = []
+    for module in MODULES:
+        tests = os.path.join(ROOT, module, 'tests')
+        for name in sorted(os.listdir(tests)):
+            if name.startswith('test_') and name.endswith('.py'):
+                names.append(f'trytond.modules.{module}.tests.{name[:-3]}')
+    for name in sorted(os.listdir(os.path.join(ROOT, 'tests'))):
+        if name.startswith('test_') and name.endswith('.py'):
+            names.append(f'tests.{name[:-3]}')
+    return names
+
+
+def run_one(target, report):
+    suite = unittest.defaultTestLoader.loadTestsFromName(target)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(
+        result.unexpectedSuccesses)
+    with open(report, 'w') as fp:
+        json.dump({
+                'run': result.testsRun,
+                'failed': failed,
+                'skipped': len(result.skipped),
+                }, fp)
+    return 0 if result.wasSuccessful() else 1
+
+
+def main(argv):
+    setup_environment()
+    if argv[:1] == ['--one']:
+        return run_one(argv[1], argv[2])
+    selected = argv or targets()
+    totals = {'run': 0, 'failed': 0, 'skipped': 0}
+    broken = []
+    started = time.monotonic()
+    for target in selected:
+        print(f'--- {target}', flush=True)
+        with tempfile.NamedTemporaryFile(suffix='.json') as report:
+            code = subprocess.call(
+                [sys.executable, '-m', 'tests.run', '--one', target,
+                    report.name], cwd=ROOT)
+            try:
+                with open(report.name) as fp:
+                    counts = json.load(fp)
+            except (OSError, ValueError):
+                counts = {'run': 1, 'failed': 1, 'skipped': 0}
+        for key in totals:
+            totals[key] += counts[key]
+        if code:
+            broken.append(target)
+    passed = totals['run'] - totals['failed'] - totals['skipped']
+    print(f'\n{os.environ["TRYTOND_DATABASE_URI"].split(":")[0]}: '
+        f'{time.monotonic() - started:.0f}s; failing: {broken or "none"}')
+    print(f'{passed} passed, {totals["failed"]} failed, '
+        f'{totals["skipped"]} skipped')
+    return 1 if broken or not totals['run'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,233 @@
+"""Helpers for the cross-module tests: a database with the modules
+activated and a company set up, the sandbox, and the trytond configuration
+pointing at both."""
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from contextlib import contextmanager
+from decimal import Decimal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMAS = os.environ.get(
+    'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY',
+    os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas')))
+os.environ.setdefault('EINVOICE_SCHEMA_DIR', SCHEMAS)
+
+
+def trytond_setup():
+    "Import trytond's test machinery with test-only classes registered"
+    from trytond.pool import Pool
+    from trytond.tests import test_tryton
+    Pool.test = True
+    return test_tryton
+
+
+def is_postgresql():
+    from trytond import backend
+    return backend.name == 'postgresql'
+
+
+def configure(sandbox, certificates=None, **options):
+    """Point the trytond configuration at the sandbox; return the path of
+    an equivalent configuration file for worker processes."""
+    from trytond import config
+    values = {
+        'account_einvoice': {
+            'ca_bundle': sandbox.ca_path,
+            'schema_directory': SCHEMAS,
+            'timeout': '5',
+            'connect_timeout': '2',
+            'retry_delay': '60',
+            },
+        'account_einvoice_certificate': {},
+        }
+    values['account_einvoice'].update({k: str(v) for k, v in options.items()})
+    for name, identity in (certificates or {}).items():
+        identity = sandbox.pki.identities[identity]
+        values['account_einvoice_certificate'].update({
+                f'{name}.certificate': identity.cert_path,
+                f'{name}.private_key': identity.key_path,
+                })
+    lines = []
+    for section, items in values.items():
+        if not config.has_section(section):
+            config.add_section(section)
+        lines.append(f'[{section}]')
+        for option, value in items.items():
+            config.set(section, option, value)
+            lines.append(f'{option} = {value}')
+    for section in ['database']:
+        lines.append(f'[{section}]')
+        for option in config.options(section):
+            value = config.get(section, option)
+            if value is not None:
+                lines.append(f'{option} = {value}')
+    fd, path = tempfile.mkstemp(prefix='einvoice-', suffix='.conf')
+    with os.fdopen(fd, 'w') as fp:
+        fp.write('\n'.join(lines) + '\n')
+    return path
+
+
+@contextmanager
+def transaction(user=0, company=None, commit=True, **context):
+    from trytond.tests.test_tryton import DB_NAME
+    from trytond.transaction import Transaction
+    if company is not None:
+        context['company'] = company
+    with Transaction().start(DB_NAME, user, context=context) as t:
+        yield t
+        if commit:
+            t.commit()
+
+
+def call(func, *args, user=0, company=None, commit=True, context=None,
+        **kwargs):
+    """Run func in a transaction the way trytond's entry points do: start
+    again with the needed table locks when asked to"""
+    from trytond.tests.test_tryton import DB_NAME
+    from trytond.transaction import Transaction, TransactionError
+    context = dict(context or {})
+    if company is not None:
+        context['company'] = company
+    extras = {}
+    while True:
+        with Transaction().start(
+                DB_NAME, user, context=context, **extras) as t:
+            try:
+                result = func(*args, **kwargs)
+            except TransactionError as exception:
+                t.rollback()
+                exception.fix(extras)
+                continue
+            if commit:
+                t.commit()
+            else:
+                t.rollback()
+            return result
+
+
+def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
+    "Create a company with a chart, fiscal year, party, tax and product"
+    from trytond.modules.account.tests import create_chart, get_fiscalyear
+    from trytond.modules.account_invoice.tests import set_invoice_sequences
+    from trytond.modules.company.tests import create_company, set_company
+    from trytond.pool import Pool
+    pool = Pool()
+    Account = pool.get('account.account')
+    Tax = pool.get('account.tax')
+    Party = pool.get('party.party')
+    PaymentTerm = pool.get('account.invoice.payment_term')
+    Configuration = pool.get('account.configuration')
+
+    company = create_company(name=company_name)
+    company.party.identifiers = [{'code': tax_id}]
+    company.party.save()
+    with set_company(company):
+        create_chart(company, tax=True)
+        fiscalyear = set_invoice_sequences(get_fiscalyear(company))
+        fiscalyear.save()
+        fiscalyear.create_period([fiscalyear])
+        revenue, = Account.search([
+                ('type.revenue', '=', True), ('closed', '!=', True),
+                ('company', '=', company.id)], limit=1)
+        expense, = Account.search([
+                ('type.expense', '=', True), ('closed', '!=', True),
+                ('company', '=', company.id)], limit=1)
+        tax, = Tax.search([('company', '=', company.id)], limit=1)
+        party = Party(name="Customer", addresses=[{}])
+        party.save()
+        term = PaymentTerm(name="Now", lines=[{}])
+        term.save()
+        configuration = Configuration(1)
+        configuration.save()
+    return {
+        'company': company.id,
+        'revenue': revenue.id,
+        'expense': expense.id,
+        'tax': tax.id,
+        'party': party.id,
+        'term': term.id,
+        }
+
+
+def create_invoice(base, amount=Decimal('100'), type_='out',
+        description=None, post=True, date=None, quantity=1):
+    from trytond.pool import Pool
+    pool = Pool()
+    Invoice = pool.get('account.invoice')
+    Party = pool.get('party.party')
+    party = Party(base['party'])
+    invoice = Invoice(
+        type=type_,
+        company=base['company'],
+        party=party,
+        invoice_address=party.address_get(),
+        payment_term=base['term'],
+        invoice_date=date or dt.date.today(),
+        description=description,
+        lines=[{
+                'type': 'line',
+                'account': base['revenue' if type_ == 'out' else 'expense'],
+                'description': "Service",
+                'quantity': quantity,
+                'unit_price': amount,
+                'taxes': [base['tax']],
+                }])
+    invoice.on_change_type()
+    invoice.save()
+    if post:
+        Invoice.post([invoice])
+    return invoice
+
+
+def setup_configuration(base, certificate='test', **values):
+    from trytond.pool import Pool
+    Configuration = Pool().get('account.einvoice.configuration')
+    configuration = Configuration(
+        company=base['company'],
+        service='test_authority',
+        environment='staging',
+        start_date=dt.date.today() - dt.timedelta(days=30),
+        certificate_name=certificate,
+        **values)
+    configuration.save()
+    return configuration
+
+
+def run_cron(company):
+    "Run the cron method the way ir.cron does: in its own transaction"
+    from trytond.pool import Pool
+    call(lambda: Pool().get('account.einvoice.submission').send_pending(),
+        company=company)
+
+
+def run_queue():
+    "Run the tasks queued by the last transactions (no worker configured)"
+    from trytond.pool import Pool
+    from trytond.worker import run_task
+    with transaction() as t:
+        Queue = Pool().get('ir.queue')
+        ids = [q.id for q in Queue.search([('dequeued_at', '=', None)])]
+        pool = Pool()
+        t.commit()
+    for task_id in ids:
+        run_task(pool, task_id)
+
+
+def worker(config_path, *args, wait=True, **kwargs):
+    "Run tests.worker in another process"
+    from trytond.tests.test_tryton import DB_NAME
+    env = dict(os.environ, TRYTOND_CONFIG=config_path, DB_NAME=DB_NAME)
+    command = [sys.executable, '-m', 'tests.worker', *args]
+    if wait:
+        return subprocess.run(command, cwd=ROOT, env=env, **kwargs)
+    return subprocess.Popen(command, cwd=ROOT, env=env, **kwargs)
+
+
+def requires_postgresql(test):
+    return unittest.skipUnless(
+        os.environ.get('TRYTOND_DATABASE_URI', '').startswith('postgresql'),
+        "needs PostgreSQL (row locks shared by several processes)")(test)
