@@ -132,27 +132,24 @@ def validate_records(schema, body, records):
         return {}, []
     # Re-parse a pretty-printed copy so every element has its own line and
     # each error line falls inside the record that caused it.
-    tree = body.getroottree()
-    paths = {key: tree.getpath(element) for key, element in records.items()}
+    position = {element: i for i, element in enumerate(body.iter())}
     text = etree.tostring(body, pretty_print=True)
     copy_root = etree.fromstring(text, safe_parser())
-    copy_tree = copy_root.getroottree()
-    starts = sorted(
-        (copy_tree.xpath(path)[0].sourceline, key)
-        for key, path in paths.items())
-    lines = [start for start, _ in starts]
-    ends = {}
-    for index, (start, key) in enumerate(starts):
-        element = copy_tree.xpath(paths[key])[0]
-        last = max((e.sourceline or start) for e in element.iter())
-        ends[key] = last
+    copies = list(copy_root.iter())
+    spans = []
+    for key, element in records.items():
+        copied = copies[position[element]]
+        last = max(e.sourceline for e in copied.iter())
+        spans.append((copied.sourceline, last, key))
+    spans.sort()
+    lines = [start for start, _, _ in spans]
     schema.validate(copy_root)
     errors, general = {}, []
     for error in schema.error_log:
         index = bisect.bisect_right(lines, error.line) - 1
         if index >= 0:
-            key = starts[index][1]
-            if error.line <= ends[key]:
+            _, last, key = spans[index]
+            if error.line <= last:
                 errors.setdefault(key, []).append(error.message)
                 continue
         general.append(error.message)

@@ -128,6 +128,7 @@ class FrameworkTestCase(unittest.TestCase):
                     'request': e.request,
                     'response': e.response,
                     'request_id': e.request_id,
+                    'worker': e.worker,
                     } for e in Exchange.search(
                     [('id', '>', since)], order=[('id', 'ASC')])]
 

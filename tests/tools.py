@@ -122,9 +122,15 @@ def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
     PaymentTerm = pool.get('account.invoice.payment_term')
     Configuration = pool.get('account.configuration')
 
+    User = pool.get('res.user')
     company = create_company(name=company_name)
     company.party.identifiers = [{'code': tax_id}]
     company.party.save()
+    admin, = User.search([('login', '=', 'admin')])
+    User.write([admin], {
+            'companies': [('add', [company.id])],
+            'company': company.id,
+            })
     with set_company(company):
         create_chart(company, tax=True)
         fiscalyear = set_invoice_sequences(get_fiscalyear(company))
@@ -181,6 +187,40 @@ def create_invoice(base, amount=Decimal('100'), type_='out',
     if post:
         Invoice.post([invoice])
     return invoice
+
+
+def bulk_submissions(base, configuration, count):
+    """Create count numbered invoices with pending submissions quickly
+    (posting is not what is measured); return the invoice ids"""
+    import datetime as dt
+    from sql.operators import Concat
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    pool = Pool()
+    Invoice = pool.get('account.invoice')
+    Party = pool.get('party.party')
+    Submission = pool.get('account.einvoice.submission')
+    party = Party(base['party'])
+    account = party.account_receivable_used
+    invoices = Invoice.create([{
+                'type': 'out',
+                'company': base['company'],
+                'party': party.id,
+                'invoice_address': party.address_get().id,
+                'account': account.id,
+                'invoice_date': dt.date.today(),
+                } for _ in range(count)])
+    table = Invoice.__table__()
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*table.update(
+            [table.number], [Concat('B-', table.id)],
+            where=table.id.in_([i.id for i in invoices])))
+    Submission.create([{
+                'invoice': i.id,
+                'company': base['company'],
+                'configuration': configuration,
+                } for i in invoices])
+    return [i.id for i in invoices]
 
 
 def setup_configuration(base, certificate='test', **values):

@@ -41,8 +41,7 @@ that is used directly.
 import datetime
 import sys
 
-__all__ = ['AR_TZ', 'AXIS_NS', 'find_core', 'voucher_key', 'series_key',
-    'WSAAService', 'WSFEService']
+__all__ = ['AR_TZ', 'AXIS_NS', 'find_core', 'voucher_key', 'series_key']
 
 #: Argentina (no daylight saving time since 2009)
 AR_TZ = datetime.timezone(datetime.timedelta(hours=-3), 'ART')

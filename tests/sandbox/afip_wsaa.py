@@ -65,8 +65,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from lxml import etree
 
 from .afip import AR_TZ, AXIS_NS, CoreAware
-from .core import (SOAP11_NS, SandboxService, SoapFault, SoapResponse,
-    XMLError, parse_xml)
+from .core import (
+    SOAP11_NS, SandboxService, SoapFault, SoapResponse, XMLError, parse_xml)
 from .pki import tax_id_from_serial
 
 __all__ = ['WSAAService', 'TicketStore', 'CMSError', 'parse_cms',
@@ -93,13 +93,13 @@ MESSAGES = {
     'cms.cert.expired': 'Certificado expirado',
     'cms.sign.invalid': 'Firma inválida o algoritmo no soportado',
     'xml.bad': 'No se ha podido interpretar el XML contra el SCHEMA',
-    'xml.generationTime.invalid': 'El campo generationTime posee una fecha '
-        'en el futuro o con mas de 24 horas de antiguedad',
-    'xml.expirationTime.invalid': 'El campo expirationTime posee una fecha '
-        'de vencimiento en el pasado o en mas de 24 horas',
+    'xml.generationTime.invalid': ('El campo generationTime posee una fecha '
+        'en el futuro o con mas de 24 horas de antiguedad'),
+    'xml.expirationTime.invalid': ('El campo expirationTime posee una fecha '
+        'de vencimiento en el pasado o en mas de 24 horas'),
     'coe.notAuthorized': 'Computador no autorizado a acceder al servicio',
-    'coe.alreadyAuthenticated': 'El CEE ya posee un TA valido para el '
-        'acceso al WSN solicitado',
+    'coe.alreadyAuthenticated': ('El CEE ya posee un TA valido para el '
+        'acceso al WSN solicitado'),
     }
 
 SOURCE_DN = 'CN=wsaahomo, O=AFIP, C=AR, SERIALNUMBER=CUIT 33693450239'

@@ -9,6 +9,6 @@ be imported are skipped (with a warning) when all services are loaded.
 SERVICES = {
     'test_authority': '.test_authority:TestAuthorityService',
     'sii': '.sii:SIIService',
-    # 'afip_wsaa': '.afip:WSAAService',
-    # 'afip_wsfe': '.afip:WSFEService',
+    'afip_wsaa': '.afip_wsaa:WSAAService',
+    'afip_wsfe': '.afip_wsfe:WSFEService',
 }

@@ -38,7 +38,7 @@ Operations
 ``SuministroLRFacturasEmitidas``, ``AnulacionLRFacturasEmitidas``
 (body ``BajaLRFacturasEmitidas``), ``ConsultaLRFacturasEmitidas`` and the
 Recibidas equivalents.  The ``ConsultaLRFactInformadas*`` operations answer
-a ``Server`` fault (not simulated).
+a ``Server`` fault ``Codigo[9999]...`` (not simulated).
 
 Whole-request refusals (SOAP 1.1 Fault, HTTP 500, like AEAT):
 
@@ -117,9 +117,11 @@ Keys, inspection and state
 ==========================
 
 An invoice is held per (environment, book, Titular NIF, key) where the key
-string is ``"<emitter id>|<NumSerieFacturaEmisor>|<FechaExpedicionFacturaEmisor>"``
-(emitter id = ``IDEmisorFactura/NIF``, or ``IDOtro/ID`` in recibidas; the
-date as sent, ``dd-mm-yyyy``), e.g. ``"B12345674|F-2024-001|15-05-2024"``.
+string is ``"<emitter id>|<NumSerieFacturaEmisor>|<date>"``: emitter id =
+``IDEmisorFactura/NIF`` (or ``IDOtro/ID`` in recibidas), date =
+``FechaExpedicionFacturaEmisor`` as sent (``dd-mm-yyyy``), e.g.
+``"B12345674|F-2024-001|15-05-2024"``.  (AEAT keys received invoices by
+Titular too, so two companies may hold the same supplier invoice.)
 
 Inspection summary of every request: ``titular``, ``environment``,
 ``tipo_comunicacion`` (None on Anulación/Consulta), ``keys`` (key strings of
@@ -302,17 +304,69 @@ def _sub(parent, tag, text=None):
     return el
 
 
+_nif_cache = {}
+
+
+def _nif_is_valid(value):
+    "stdnum.es.nif.is_valid, memoized (batches repeat counterparts)"
+    if _es_nif is None:
+        return True
+    valid = _nif_cache.get(value)
+    if valid is None:
+        if len(_nif_cache) > 100000:
+            _nif_cache.clear()
+        valid = _nif_cache[value] = bool(_es_nif.is_valid(value))
+    return valid
+
+
+def _kids(el):
+    "{tag: first child} of an element (one pass; faster than find())"
+    result = {}
+    if el is not None:
+        for child in el:
+            result.setdefault(child.tag, child)
+    return result
+
+
+def _txt(el):
+    return None if el is None else (el.text or '').strip()
+
+
+class _Record:
+    "What the rules need from one RegistroLR* element, read in one pass"
+    __slots__ = ('element', 'kids', 'idf', 'key', 'emitter', 'emitter_nif',
+        'number', 'date', 'ref')
+
+    def __init__(self, element):
+        self.element = element
+        self.kids = kids = _kids(element)
+        self.idf = idf = kids.get(LR_IDFACTURA)
+        ikids = _kids(idf)
+        self.emitter, self.emitter_nif = _emitter(ikids.get(SII_EMISOR))
+        self.number = _txt(ikids.get(SII_NUM)) or ''
+        self.date = _txt(ikids.get(SII_FECHA)) or ''
+        self.key = '%s|%s|%s' % (self.emitter, self.number, self.date)
+        self.ref = None
+
+
+def _emitter(el):
+    "(NIF or IDOtro/ID, NIF or None) of an IDEmisorFactura/Contraparte"
+    if el is None:
+        return None, None
+    for child in el:
+        if child.tag == SII_NIF:
+            nif = (child.text or '').strip()
+            return nif, nif
+        if child.tag == SII_IDOTRO:
+            for grandchild in child:
+                if grandchild.tag == SII_ID:
+                    return (grandchild.text or '').strip(), None
+    return None, None
+
+
 def _emitter_id(emisor):
     "NIF or IDOtro/ID of an IDEmisorFactura / Contraparte element"
-    if emisor is None:
-        return None
-    nif = emisor.findtext(SII_NIF)
-    if nif is not None:
-        return nif.strip()
-    idotro = emisor.find(SII_IDOTRO)
-    if idotro is not None:
-        return (idotro.findtext(SII_ID) or '').strip()
-    return None
+    return _emitter(emisor)[0]
 
 
 def invoice_key(idfactura):
@@ -427,11 +481,10 @@ class SIIService(SandboxService):
         conf = BOOKS[book]
         tag = conf['alta_record'] if kind == 'alta' else conf['baja_record']
         tipo = summary.get('tipo_comunicacion')
-        keys = []
-        for record in body.iterchildren(tag):
-            idf = record.find(LR_IDFACTURA)
-            if idf is not None:
-                keys.append(invoice_key(idf))
+        records = [_Record(r) for r in body.iterchildren(tag)]
+        # handle() reuses the parsed records
+        ctx.sii_records = (body, records)
+        keys = [r.key for r in records]
         summary['keys'] = keys
         summary['entries'] = [[operation, k, tipo] for k in keys]
         return summary
@@ -478,14 +531,19 @@ class SIIService(SandboxService):
         n_ok = n_bad = n_warn = 0
         rec_tag = conf['alta_record'] if kind == 'alta' else \
             conf['baja_record']
-        for record in body.iterchildren(rec_tag):
-            idf = record.find(LR_IDFACTURA)
-            key = invoice_key(idf)
+        cached = getattr(ctx, 'sii_records', None)
+        if cached is not None and cached[0] is body:
+            records = cached[1]
+        else:
+            records = [_Record(r) for r in body.iterchildren(rec_tag)]
+        titular_name = cab.findtext(TITULAR_NOMBRE)
+        for rec in records:
+            idf, key = rec.idf, rec.key
             held = store.get(key)
             if kind == 'alta':
                 status, code, text, line_csv, dup = self._alta(book, conf,
-                    tipo, record, idf, key, held, store, titular, csv, ts,
-                    presenter, unidentified, reregister, cab)
+                    tipo, rec, held, store, titular, titular_name, csv, ts,
+                    presenter, unidentified, reregister)
             else:
                 status, code, text, line_csv, dup = self._baja(key, held,
                     csv, ts, presenter)
@@ -507,9 +565,9 @@ class SIIService(SandboxService):
             line = _sub(response, R['RespuestaLinea'])
             _copy_children(_sub(line, R['IDFactura']), idf)
             if kind == 'alta':
-                ref = record.findtext(conf['factura'] + '/' + SII_REFEXTERNA)
+                ref = rec.ref
             else:
-                ref = record.findtext(LR_REFEXTERNA)
+                ref = _txt(rec.kids.get(LR_REFEXTERNA))
             if ref is not None:
                 _sub(line, R['RefExterna'], ref)
             _sub(line, R['EstadoRegistro'], status)
@@ -545,31 +603,31 @@ class SIIService(SandboxService):
             csv=csv if whole != 'Incorrecto' else None)
         return response
 
-    def _alta(self, book, conf, tipo, record, idf, key, held, store,
-            titular, csv, ts, presenter, unidentified, reregister, cab):
-        factura = record.find(conf['factura'])
+    def _alta(self, book, conf, tipo, rec, held, store, titular,
+            titular_name, csv, ts, presenter, unidentified, reregister):
+        factura = rec.kids.get(conf['factura'])
+        fkids = _kids(factura)
+        contraparte = fkids.get(SII_CONTRAPARTE)
+        counterparty, counter_nif = _emitter(contraparte)
+        rec.ref = _txt(fkids.get(SII_REFEXTERNA))
         # 1104: counterpart NIF check digit
         if book == 'emitidas':
-            candidates = [('Contraparte',
-                    factura.findtext(SII_CONTRAPARTE + '/' + SII_NIF))]
+            candidates = [('Contraparte', counter_nif)]
         else:
-            candidates = [
-                ('IDEmisorFactura', idf.findtext(SII_EMISOR + '/' + SII_NIF)),
-                ('Contraparte',
-                    factura.findtext(SII_CONTRAPARTE + '/' + SII_NIF))]
-        counter_nif = None
+            candidates = [('IDEmisorFactura', rec.emitter_nif),
+                ('Contraparte', counter_nif)]
+        checked_nif = None
         for block, value in candidates:
             if value is None:
                 continue
-            value = value.strip()
-            counter_nif = counter_nif or value
-            if _es_nif is not None and not _es_nif.is_valid(value):
+            checked_nif = checked_nif or value
+            if not _nif_is_valid(value):
                 return ('Incorrecto', 1104, ERRORS[1104] % block, None,
                     None)
-        period = record.find(SII_PERIODO)
-        ejercicio = period.findtext(SII_EJERCICIO)
-        periodo = period.findtext(SII_PERIODO_P)
-        fecha = (idf.findtext(SII_FECHA) or '').strip()
+        pkids = _kids(rec.kids.get(SII_PERIODO))
+        ejercicio = _txt(pkids.get(SII_EJERCICIO))
+        periodo = _txt(pkids.get(SII_PERIODO_P))
+        fecha = rec.date
         # 1108: period before the issue date (emitidas)
         if book == 'emitidas':
             try:
@@ -592,33 +650,33 @@ class SIIService(SandboxService):
             return 'Incorrecto', 3001, ERRORS[3001], held['csv'], None
         # accepted, possibly with errors
         status, code, text = 'Correcto', None, None
-        if counter_nif is not None and counter_nif in unidentified:
+        importe_total = _txt(fkids.get(SII_IMPORTE_TOTAL))
+        if checked_nif is not None and checked_nif in unidentified:
             status, code, text = ('AceptadoConErrores', 1117,
-                ERRORS[1117] % counter_nif)
+                ERRORS[1117] % checked_nif)
         else:
-            total = _decimal(factura.findtext(SII_IMPORTE_TOTAL))
+            total = _decimal(importe_total)
             if total is not None:
                 computed = self._breakdown_total(book, factura)
                 if abs(total - computed) > 1:
                     status, code, text = ('AceptadoConErrores', 1231,
                         ERRORS[1231])
-        contraparte = factura.find(SII_CONTRAPARTE)
         history = held['history'] if held is not None else []
         history.append({'operation': tipo, 'csv': csv, 'timestamp': ts,
                 'estado': status})
-        store[key] = {
-            'key': key,
-            'emitter': _emitter_id(idf.find(SII_EMISOR)),
-            'number': (idf.findtext(SII_NUM) or '').strip(),
+        store[rec.key] = {
+            'key': rec.key,
+            'emitter': rec.emitter,
+            'number': rec.number,
             'date': fecha,
             'titular': titular,
-            'titular_name': cab.findtext(TITULAR_NOMBRE),
+            'titular_name': titular_name,
             'period': {'Ejercicio': ejercicio, 'Periodo': periodo},
-            'tipo_factura': factura.findtext(SII_TIPO_FACTURA),
-            'importe_total': factura.findtext(SII_IMPORTE_TOTAL),
-            'counterparty': _emitter_id(contraparte),
+            'tipo_factura': _txt(fkids.get(SII_TIPO_FACTURA)),
+            'importe_total': importe_total,
+            'counterparty': counterparty,
             'counterparty_name': None if contraparte is None
-            else contraparte.findtext(SII_NOMBRE),
+            else _txt(_kids(contraparte).get(SII_NOMBRE)),
             'state': _STATE_OF[status],
             'code': code,
             'description': text,
@@ -628,7 +686,7 @@ class SIIService(SandboxService):
                 and held['state'] != 'Anulada') else ts,
             'modified_at': ts,
             'history': history,
-            '_record': record,
+            '_record': rec.element,
             '_seq': held['_seq'] if held is not None else self._next_seq(),
             }
         return status, code, text, None, None

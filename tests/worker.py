@@ -1,0 +1,40 @@
+"""A separate trytond process for the tests (like trytond-cron).
+
+    python -m tests.worker --company ID             # the e-invoice cron job
+    python -m tests.worker --cron                   # ir.cron.run, once
+
+The database is DB_NAME; the configuration file is TRYTOND_CONFIG.
+"""
+import argparse
+import os
+import sys
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--company', type=int)
+    parser.add_argument('--cron', action='store_true')
+    options = parser.parse_args(argv)
+
+    from trytond import config
+    config.update_etc(os.environ['TRYTOND_CONFIG'])
+    from tests import tools
+    tools.trytond_setup()
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    database = os.environ['DB_NAME']
+    Pool.start()
+    pool = Pool(database)
+    with Transaction().start(database, 0, readonly=True):
+        pool.init()
+    if options.cron:
+        with Transaction().start(database, 0, readonly=True):
+            Cron = pool.get('ir.cron')
+        Cron.run(database)
+    else:
+        tools.run_cron(options.company)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
