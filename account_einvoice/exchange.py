@@ -78,7 +78,6 @@ class Exchange(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.__access__.add('company')
         cls._order = [('started', 'DESC'), ('id', 'DESC')]
         t = cls.__table__()
         cls._sql_indexes.add(
@@ -116,7 +115,6 @@ class Outcome(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.__access__.add('submission')
         cls._order = [('id', 'DESC')]
         t = cls.__table__()
         cls._sql_indexes.add(

@@ -77,7 +77,6 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.__access__.add('invoice')
         cls._order = [('id', 'DESC')]
         t = cls.__table__()
         cls._sql_constraints += [

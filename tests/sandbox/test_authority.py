@@ -16,7 +16,8 @@ Rules (state held per Issuer + Id):
   ``Codigo[4114].The certificate holder is not the issuer``;
 * more records than option ``batch_limit`` (1000): Fault ``Client``
   ``Codigo[4107].Too many records: N > limit``;
-* per record, in order: Amount < 0: Rejected 1100; register of a held,
+* per record, in order: Amount < 0 (unless option allow_negative):
+  Rejected 1100; register of a held,
   not cancelled Id: Rejected 3000 (with the existing Reference); modify or
   cancel of an unknown Id: Rejected 3002; cancel (or modify) of a cancelled
   Id: Rejected 3001; Number containing ``WARN`` (register/modify):
@@ -60,7 +61,8 @@ class TestAuthorityService(SandboxService):
             'test_authority', 'TestAuthority.wsdl')}
     schema = os.path.join(HERE, 'schemas', 'test_authority',
         'TestAuthority.xsd')
-    default_options = {'batch_limit': 1000, 'busy': False}
+    default_options = {'batch_limit': 1000, 'busy': False,
+        'allow_negative': False}
 
     def __init__(self):
         super().__init__()
@@ -166,7 +168,8 @@ class TestAuthorityService(SandboxService):
     def _apply(self, issuer, op, id_, number, date, amount):
         key = (issuer, id_)
         held = self.records.get(key)
-        if amount.is_nan() or amount < 0:
+        if amount.is_nan() or (
+                amount < 0 and not self.options.get('allow_negative')):
             return 'Rejected', 1100, 'Amount must not be negative', None
         if op == 'register':
             if held and held['status'] != 'Cancelled':
