@@ -6,8 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from trytond.cache import Cache
 from trytond.i18n import gettext
-from trytond.model import (
-    DeactivableMixin, ModelSQL, ModelView, Unique, fields)
+from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
@@ -243,4 +242,3 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
                     cls._certificate_status(certificate, now))
                 configuration.expiry_notified = today
                 configuration.save()
-

@@ -124,4 +124,3 @@ class Outcome(ModelSQL, ModelView):
         if not self.exchange:
             return 'local' if name == 'kind' else self.create_date
         return getattr(self.exchange, name)
-

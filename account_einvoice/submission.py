@@ -303,4 +303,3 @@ def backoff(attempts, base, maximum):
     "Delay before the next attempt after attempts consecutive failures"
     seconds = min(base * (2 ** max(attempts - 1, 0)), maximum)
     return dt.timedelta(seconds=seconds)
-

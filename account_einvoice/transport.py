@@ -34,7 +34,8 @@ class Response:
 
 def envelope(body, header=None):
     "Wrap body (an lxml element) in a SOAP 1.1 envelope and serialize it"
-    root = etree.Element(f'{{{SOAP_ENV}}}Envelope', nsmap={'soapenv': SOAP_ENV})
+    root = etree.Element(
+        f'{{{SOAP_ENV}}}Envelope', nsmap={'soapenv': SOAP_ENV})
     soap_header = etree.SubElement(root, f'{{{SOAP_ENV}}}Header')
     if header is not None:
         soap_header.append(header)
@@ -56,7 +57,9 @@ def _session(certificate):
     sessions = getattr(_local, 'sessions', None)
     if sessions is None:
         sessions = _local.sessions = {}
-    key = (certificate.cert_path, certificate.key_path) if certificate else None
+    key = None
+    if certificate:
+        key = (certificate.cert_path, certificate.key_path)
     session = sessions.get(key)
     if session is None:
         session = sessions[key] = requests.Session()

@@ -9,6 +9,7 @@ the last line printed is ``N passed, N failed, N skipped``.
 
 The database comes from TRYTOND_DATABASE_URI (SQLite by default).
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -18,20 +19,34 @@ import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ['account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+MODULES = [
+    'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+
+
+def source_hash():
+    "Fingerprint of the modules so cached databases follow their changes"
+    digest = hashlib.sha1()
+    for module in MODULES:
+        for directory, _, files in sorted(os.walk(os.path.join(ROOT, module))):
+            for name in sorted(files):
+                if name.endswith(('.py', '.xml', '.cfg')):
+                    with open(os.path.join(directory, name), 'rb') as fp:
+                        digest.update(name.encode() + fp.read())
+    return digest.hexdigest()[:10]
 
 
 def setup_environment():
     env = os.environ
+    fingerprint = source_hash()
     env.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
     schemas = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas'))
     env.setdefault('TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', schemas)
     if env['TRYTOND_DATABASE_URI'].startswith('postgresql'):
         env.setdefault('DB_CACHE', 'postgresql://')
-        env.setdefault('DB_NAME', 'test_einvoice')
+        env.setdefault('DB_NAME', f'test_einvoice_{fingerprint}')
     else:
         # File databases: worker processes of the tests share them.
-        cache = os.path.join(ROOT, 'var', 'db-cache')
+        cache = os.path.join(ROOT, 'var', 'db-cache', fingerprint)
         path = os.path.join(ROOT, 'var', 'db')
         os.makedirs(cache, exist_ok=True)
         os.makedirs(path, exist_ok=True)

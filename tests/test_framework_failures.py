@@ -120,8 +120,8 @@ class FailureTest(FrameworkTestCase):
 
     def test_configuration_refusal_notifies(self):
         "4114 (issuer is not the certificate holder): pending + notified"
-        from trytond.pool import Pool
         from tests import tools
+        from trytond.pool import Pool
         invoice, = self.post()
 
         def set_issuer(code):
@@ -190,8 +190,8 @@ class FailureTest(FrameworkTestCase):
         self.assertEqual(before, after)
 
     def set_next_attempt_now(self):
-        from trytond.pool import Pool
         from tests import tools
+        from trytond.pool import Pool
 
         def reset():
             Submission = Pool().get('account.einvoice.submission')

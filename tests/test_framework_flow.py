@@ -100,7 +100,6 @@ class SubmissionFlowTest(FrameworkTestCase):
 
     def test_cancel_accepted_invoice(self):
         "Cancelling an accepted invoice sends a cancellation"
-        from trytond.pool import Pool
         invoice, = self.post(type_='in')
         self.cron()
         self.cancel_invoices([invoice])
@@ -116,7 +115,6 @@ class SubmissionFlowTest(FrameworkTestCase):
 
     def test_cancel_before_reporting(self):
         "An invoice cancelled before it was reported is not sent"
-        from trytond.pool import Pool
         invoice, = self.post(type_='in')
         self.cancel_invoices([invoice])
         self.cron()

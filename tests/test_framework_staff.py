@@ -184,14 +184,16 @@ class CertificateTest(FrameworkTestCase):
         self.assertFalse([f for f in fields if 'key' in f or 'password' in f])
 
     def test_expiring_certificate_notifies(self):
+        import os
+        import tempfile
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
+
         from trytond import config
         from trytond.pool import Pool
-        import os
-        import tempfile
 
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'Soon')])

@@ -15,9 +15,9 @@ from lxml import etree
 from zeep.transports import Transport
 
 from tests.sandbox import PKI, Sandbox
-from tests.sandbox.core import (SOAP11_NS, XMLError, load_schema, parse_xml,
-    schema_dir)
 from tests.sandbox.__main__ import parse_fault
+from tests.sandbox.core import (
+    SOAP11_NS, XMLError, load_schema, parse_xml, schema_dir)
 
 TA = 'urn:einvoice-sandbox:test-authority:1'
 SERVICE = 'test_authority'
@@ -89,10 +89,10 @@ class SandboxTestCase(unittest.TestCase):
 class PKITest(unittest.TestCase):
 
     def test_identities(self):
-        from stdnum.ar import cuit
-        from stdnum.es import nif
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import pkcs12
+        from stdnum.ar import cuit
+        from stdnum.es import nif
         start = time.time()
         pki = PKI.create()
         self.addCleanup(pki.cleanup)

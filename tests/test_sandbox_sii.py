@@ -21,8 +21,8 @@ from zeep.transports import Transport
 
 from tests.sandbox import Sandbox
 from tests.sandbox.core import SOAP11_NS, load_schema, schema_path
-from tests.sandbox.sii import (EMITIDAS_PATH, NS_LR, NS_R, NS_SII,
-    RECIBIDAS_PATH)
+from tests.sandbox.sii import (
+    EMITIDAS_PATH, NS_LR, NS_R, NS_SII, RECIBIDAS_PATH)
 
 SERVICE = 'sii'
 WSDL_NS = ('https://www2.agenciatributaria.gob.es/static_files/common/'

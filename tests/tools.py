@@ -193,7 +193,9 @@ def bulk_submissions(base, configuration, count):
     """Create count numbered invoices with pending submissions quickly
     (posting is not what is measured); return the invoice ids"""
     import datetime as dt
+
     from sql.operators import Concat
+
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     pool = Pool()

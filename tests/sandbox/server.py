@@ -62,9 +62,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .core import (SOAP11_NS, SOAP12_NS, WSDL_NS, WSDL_SOAP11_NS,
-    WSDL_SOAP12_NS, Caller, RequestContext, SoapFault, SoapResponse, XMLError,
-    build_envelope, build_fault, parse_xml)
+from .core import (
+    SOAP11_NS, SOAP12_NS, WSDL_NS, WSDL_SOAP11_NS, WSDL_SOAP12_NS, Caller,
+    RequestContext, SoapFault, SoapResponse, XMLError, build_envelope,
+    build_fault, parse_xml)
 from .pki import PKI, tax_id_from_serial
 
 __all__ = ['Sandbox', 'SandboxProcess', 'SandboxCore', 'CONTROL_METHODS',

@@ -39,7 +39,7 @@ import os
 import secrets
 from decimal import Decimal, InvalidOperation
 
-from .core import SandboxService, SoapFault, E
+from .core import E, SandboxService, SoapFault
 
 NS = 'urn:einvoice-sandbox:test-authority:1'
 T = E.ns(NS)
