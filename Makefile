@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 
-.PHONY: venv test demo lint
+.PHONY: venv test demo bench lint
 
 venv: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): setup.py
 test: venv
 	$(BIN)/python -m tests.run
 
+# Until the full demo lands, the demo walks the framework scenario against
+# the sandbox on SQLite.
 demo: venv
-	$(BIN)/python -m tests.demo
+	TRYTOND_DATABASE_URI=sqlite:// $(BIN)/python -m tests.run \
+		trytond.modules.account_einvoice.tests.test_scenario
+
+bench: venv
+	$(BIN)/python -m tests.bench_framework
 
 lint: venv
 	$(BIN)/flake8

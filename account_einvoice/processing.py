@@ -405,11 +405,17 @@ class Processor:
         outcome_rows = []
         for submission in submissions:
             outcome = outcomes.get(submission.id)
-            if outcome is None:
-                values = {'exchange': None, 'needs_query': True}
+            if outcome is None or outcome.state == 'unknown':
+                values = {
+                    'exchange': None,
+                    'needs_query': True,
+                    'next_attempt': None,
+                    }
                 row_state, code, message, reference = (
                     'unknown', None, gettext(
                         'account_einvoice.msg_outcome_missing'), None)
+                if outcome is not None:
+                    code, message = outcome.code, outcome.message
             else:
                 if batch.kind == 'send':
                     values = self.after_send(

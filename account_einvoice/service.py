@@ -17,7 +17,8 @@ from . import schema, transport
 from .exceptions import ServiceFailure
 
 OUTCOME_STATES = {
-    'accepted', 'accepted_with_errors', 'rejected', 'cancelled', 'not_found'}
+    'accepted', 'accepted_with_errors', 'rejected', 'cancelled', 'not_found',
+    'unknown'}
 FAULT_CODE = re.compile(r'Codigo\[(\d+)\]\.?\s*(.*)', re.S)
 
 
@@ -26,7 +27,9 @@ class Outcome:
     """What the authority said about one submission.
 
     ``not_found`` is only meaningful for queries: the authority does not
-    hold the record, so it is safe to send it (again)."""
+    hold the record, so it is safe to send it (again).  ``unknown`` asks the
+    framework to query the authority before anything else (e.g. a
+    "duplicate" answer whose held state must be reconciled)."""
     state: str
     code: str = None
     message: str = None

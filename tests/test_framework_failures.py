@@ -49,6 +49,32 @@ class FailureTest(FrameworkTestCase):
         self.assertEqual(
             [e['kind'] for e in self.exchanges()], ['send', 'query', 'send'])
 
+    def test_duplicate_is_reconciled_by_query(self):
+        "The authority already holds it (3000): query, take its state"
+        from tests import tools
+        from trytond.pool import Pool
+        invoice, = self.post()
+        self.cron()
+        accepted = self.submission(invoice)
+
+        def forget(submission_id):
+            # As after restoring a backup taken before the answer arrived
+            Submission = Pool().get('account.einvoice.submission')
+            Submission.write([Submission(submission_id)], {
+                    'state': 'pending', 'registered': False,
+                    'reference': None})
+        tools.call(forget, accepted['id'])
+        self.cron()
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'accepted')
+        self.assertEqual(submission['reference'], accepted['reference'])
+        self.assertEqual(
+            [o[:3] for o in submission['outcomes']],
+            [('query', 'accepted', None), ('send', 'unknown', '3000'),
+                ('send', 'accepted', None)])
+        self.assertEqual(self.sandbox.count('test_authority', 'Submit',
+                self.key(invoice), field='registered'), 1)
+
     def test_timeout_is_unknown(self):
         "A hang until the client times out: outcome unknown"
         invoice, = self.post()

@@ -96,9 +96,16 @@ class TestAuthorityService(EinvoiceService):
             submission_id = ids.get(result.findtext(f'{{{NS}}}Id'))
             if submission_id is None:
                 continue
+            code = result.findtext(f'{{{NS}}}Code')
+            if code == '3000':
+                # Already held: reconcile with what the authority holds.
+                outcomes[submission_id] = Outcome(
+                    'unknown', code=code,
+                    message=result.findtext(f'{{{NS}}}Message'))
+                continue
             outcomes[submission_id] = Outcome(
                 state=STATES[result.findtext(f'{{{NS}}}Status')],
-                code=result.findtext(f'{{{NS}}}Code'),
+                code=code,
                 message=result.findtext(f'{{{NS}}}Message'),
                 reference=(result.findtext(f'{{{NS}}}Reference')
                     or whole_reference))

@@ -31,38 +31,18 @@ Key formats for ``Sandbox.count`` (plain decimal numbers, no padding):
 ``sb.state('afip_wsfe')['caes'][key]`` is the number of CAEs ever issued for
 a voucher key (including ``authorize_external``); it must never exceed 1.
 
-How the two services find each other and the sandbox CA: the core has no
-hook giving a plug-in the running server, so :func:`find_core` looks for the
-:class:`~tests.sandbox.server.SandboxCore` on the call stack when the core
-binds routes (``SandboxCore.bind`` calls ``port_path``) and calls
-``service.attach(core)``.  If the core ever calls ``attach(core)`` itself,
-that is used directly.
+How the two services find each other and the sandbox CA: the server calls
+``service.attach(core)`` before routing; WSFE reads WSAA's tickets and WSAA
+the CA through it.
 """
 import datetime
-import sys
 
-__all__ = ['AR_TZ', 'AXIS_NS', 'find_core', 'voucher_key', 'series_key']
+__all__ = ['AR_TZ', 'AXIS_NS', 'voucher_key', 'series_key']
 
 #: Argentina (no daylight saving time since 2009)
 AR_TZ = datetime.timezone(datetime.timedelta(hours=-3), 'ART')
 #: namespace of the ``ns1:`` prefix of WSAA fault codes (Apache Axis)
 AXIS_NS = 'http://xml.apache.org/axis/'
-
-
-def find_core():
-    """The SandboxCore on the call stack (None if not called by it)"""
-    from .server import SandboxCore
-    frame = sys._getframe(1)
-    while frame is not None:
-        obj = frame.f_locals.get('self')
-        if isinstance(obj, SandboxCore):
-            return obj
-        server = getattr(obj, 'server', None)
-        core = getattr(server, 'core', None)
-        if isinstance(core, SandboxCore):
-            return core
-        frame = frame.f_back
-    return None
 
 
 class CoreAware:
@@ -73,10 +53,6 @@ class CoreAware:
         self.core = core
 
     def _ensure_attached(self):
-        if self.core is None:
-            core = find_core()
-            if core is not None:
-                self.attach(core)
         return self.core
 
     def port_path(self, wsdl_path, service, port, location):

@@ -447,6 +447,8 @@ class SandboxService:
 
     #: short name used by the control API (``sb.count(name, ...)``)
     name = None
+    #: the server core, set by :meth:`attach`
+    core = None
     #: {url path of the WSDL: WSDL file (see schema_path)}
     wsdl = {}
     #: extra POST paths not declared as port addresses in the WSDLs
@@ -466,6 +468,11 @@ class SandboxService:
         self._operations = None
 
     # -- routing ----------------------------------------------------------
+    def attach(self, core):
+        """Called by the server before routing: services that need the
+        server (its CA, another service's state) keep it here."""
+        self.core = core
+
     def port_path(self, wsdl_path, service, port, location):
         """URL path on the sandbox where WSDL port ``service``/``port``
         (original address ``location``) is served.  Default: the path of

@@ -206,6 +206,7 @@ class SandboxCore:
         "Compute routes and rewritten WSDLs for ``base_url``"
         self.base_url = base_url.rstrip('/')
         for service in self.services.values():
+            service.attach(self)
             for wsdl_path in service.wsdl:
                 data = self._rewrite_wsdl(service, wsdl_path)
                 self.wsdl_routes[wsdl_path] = (service, data)

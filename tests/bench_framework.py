@@ -1,0 +1,117 @@
+"""Benchmark of the framework (prints figures, asserts nothing).
+
+    python -m tests.bench_framework [--invoices 400] [--pending 5000]
+
+1. Posting overhead: the same invoices posted with the company's e-invoice
+   configuration inactive and active, alternating rounds; the ratio of the
+   times is the cost the framework adds to ``Invoice.post``.
+2. Cron throughput: pending submissions reported through the test
+   authority of the sandbox (separate process, zero latency).
+
+The database is TRYTOND_DATABASE_URI (SQLite file by default), named
+``bench_einvoice``.
+"""
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+
+
+def setup_database():
+    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
+    os.environ['DB_NAME'] = 'bench_einvoice'
+    os.environ.pop('DB_CACHE', None)
+    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
+        os.environ.setdefault(
+            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='bench-'))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--invoices', type=int, default=400)
+    parser.add_argument('--round', type=int, default=50)
+    parser.add_argument('--pending', type=int, default=5000)
+    options = parser.parse_args(argv)
+    setup_database()
+
+    from tests import tools
+    test_tryton = tools.trytond_setup()
+    from tests.sandbox import Sandbox
+    from trytond.pool import Pool
+
+    test_tryton.drop_db()
+    test_tryton.activate_module(['account_einvoice'])
+    sandbox = Sandbox(subprocess=True)
+    sandbox.start()
+    try:
+        tools.configure(sandbox, {'test': 'test_company'})
+        base = tools.call(tools.create_base)
+        company = base['company']
+        configuration = tools.call(lambda: tools.setup_configuration(
+                base, endpoint_host=sandbox.url).id, company=company)
+
+        def set_active(active):
+            Configuration = Pool().get('account.einvoice.configuration')
+            Configuration.write(
+                Configuration.search([('active', 'in', [True, False])]),
+                {'active': active})
+
+        def post(count):
+            Invoice = Pool().get('account.invoice')
+            invoices = [tools.create_invoice(base, post=False)
+                for _ in range(count)]
+            started = time.perf_counter()
+            Invoice.post(invoices)
+            return time.perf_counter() - started
+
+        timings = {True: 0.0, False: 0.0}
+        posted = {True: 0, False: 0}
+        tools.call(post, 10, company=company)  # warm-up
+        rounds = max(options.invoices // (2 * options.round), 1)
+        for _ in range(rounds):
+            for active in (False, True):
+                tools.call(set_active, active)
+                timings[active] += tools.call(
+                    post, options.round, company=company)
+                posted[active] += options.round
+        tools.call(set_active, True)
+        without = timings[False] / posted[False]
+        with_ = timings[True] / posted[True]
+        print(f"post, framework inactive: {posted[False]} invoices, "
+            f"{without * 1000:.1f} ms/invoice")
+        print(f"post, framework active:   {posted[True]} invoices, "
+            f"{with_ * 1000:.1f} ms/invoice")
+        print(f"posting overhead ratio:   {with_ / without:.3f} "
+            "(goal <= 1.10)")
+
+        # Report what the first part queued, then measure the pending ones
+        tools.run_cron(company)
+        tools.call(tools.bulk_submissions, base, configuration,
+            options.pending, company=company)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        tools.run_cron(company)
+        elapsed = time.perf_counter() - started
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+        def states():
+            Submission = Pool().get('account.einvoice.submission')
+            accepted = Submission.search_count([('state', '=', 'accepted')])
+            return accepted, Submission.search_count([])
+        accepted, total = tools.call(states, commit=False)
+        requests = len(sandbox.received('test_authority', 'Submit'))
+        print(f"cron: {options.pending} pending reported in {elapsed:.1f} s "
+            f"= {options.pending / elapsed:.0f} submissions/s "
+            f"({requests} requests in all; {accepted}/{total} accepted)")
+        print(f"peak RSS: {rss_before / 1024:.0f} MiB before the cron, "
+            f"{rss_after / 1024:.0f} MiB after")
+    finally:
+        sandbox.stop()
+        test_tryton.drop_db()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
