@@ -273,6 +273,19 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def send_pending(cls):
         "Cron: report what is pending for the context company (or all)"
+        transaction = Transaction()
+        if not transaction.database.has_select_for():
+            cls._send_pending()
+            return
+        # The processing commits after each call: do it in a transaction of
+        # its own so the caller (ir.cron) keeps its lock on the cron row and
+        # other cron processes do not start the same job meanwhile.
+        with transaction.new_transaction() as processing:
+            cls._send_pending()
+            processing.commit()
+
+    @classmethod
+    def _send_pending(cls):
         from .processing import Processor
         pool = Pool()
         Configuration = pool.get('account.einvoice.configuration')

@@ -46,8 +46,8 @@ class ExactlyOnceTest(FrameworkTestCase):
             [('send', 'unknown'), ('query', 'done')])
 
     @tools.requires_postgresql
-    def test_concurrent_cron_processes(self):
-        "3 cron processes, 2,000 pending: each sent exactly once"
+    def test_concurrent_processes(self):
+        "4 processes (cron and direct runs), 2,000 pending: each sent once"
         from trytond.pool import Pool
         count = 2000
         ids = tools.call(
@@ -60,7 +60,10 @@ class ExactlyOnceTest(FrameworkTestCase):
             Cron = Pool().get('ir.cron')
             Cron.write(Cron.search([]), {'next_call': None})
         tools.call(make_cron_due)
-        processes = [tools.worker(self.config_path, '--cron', wait=False)
+        processes = [tools.worker(self.config_path, '--cron', wait=False)]
+        processes += [
+            tools.worker(self.config_path, '--company', str(self.company),
+                wait=False)
             for _ in range(3)]
         for process in processes:
             self.assertEqual(process.wait(timeout=600), 0)
@@ -73,5 +76,5 @@ class ExactlyOnceTest(FrameworkTestCase):
         self.assertEqual(set(received.values()), {1})
         states = Counter(s['state'] for s in self.submissions(ids))
         self.assertEqual(states, Counter({'accepted': count}))
-        workers = {e['worker'] for e in self.exchanges()}
-        self.assertGreaterEqual(len(workers), 2, "no concurrency happened")
+        workers = Counter(e['worker'] for e in self.exchanges())
+        self.assertGreaterEqual(len(workers), 3, workers)

@@ -8,6 +8,7 @@ The database is DB_NAME; the configuration file is TRYTOND_CONFIG.
 import argparse
 import os
 import sys
+import time
 
 
 def main(argv):
@@ -28,9 +29,17 @@ def main(argv):
     with Transaction().start(database, 0, readonly=True):
         pool.init()
     if options.cron:
+        from trytond import backend
         with Transaction().start(database, 0, readonly=True):
             Cron = pool.get('ir.cron')
-        Cron.run(database)
+        # trytond-cron calls this every minute and logs what fails; a
+        # concurrent update of the cron row is simply tried again.
+        for _ in range(20):
+            try:
+                Cron.run(database)
+                break
+            except backend.DatabaseOperationalError:
+                time.sleep(0.1)
     else:
         tools.run_cron(options.company)
     return 0
