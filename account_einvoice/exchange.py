@@ -122,5 +122,8 @@ class Outcome(ModelSQL, ModelView):
 
     def get_exchange_field(self, name):
         if not self.exchange:
-            return 'local' if name == 'kind' else self.create_date
+            if name == 'kind':
+                return 'local'
+            # DateTime fields hold whole seconds
+            return self.create_date.replace(microsecond=0)
         return getattr(self.exchange, name)

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 _active = set()
 CLAIM_RETRIES = 10
 MAX_CLAIMS_PER_RUN = 3
+# seconds between claims when a service deferred everything it was given
+DEFER_DELAY = 0.2
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Processor:
         self.ids = list(ids) if ids is not None else None
         self.worker = worker_id()
         self.claims = Counter()
+        self.deferred = 0
 
     @property
     def database(self):
@@ -92,9 +95,17 @@ class Processor:
 
     def run(self):
         self.recover_stale()
+        waited = 0
+        patience = _option('defer_wait', 10)
         while True:
             batches = self.claim()
             if not batches:
+                if self.deferred and waited < patience:
+                    # Another sender holds what these records wait for
+                    # (e.g. the authority's next number): try again soon.
+                    time.sleep(DEFER_DELAY)
+                    waited += DEFER_DELAY
+                    continue
                 break
             for batch in batches:
                 self.execute(batch)
@@ -123,6 +134,7 @@ class Processor:
         configuration = Configuration(self.configuration_id)
         service = configuration.get_service()
         now = dt.datetime.now()
+        self.deferred = 0
 
         table = Submission.__table__()
         where = ((table.configuration == self.configuration_id)
@@ -171,6 +183,10 @@ class Processor:
             if configuration.batch_size:
                 size = min(size, configuration.batch_size)
             for chunk in _chunks(members, size):
+                if kind == 'send':
+                    chunk = self._prepare(service, chunk)
+                    if not chunk:
+                        continue
                 exchange = Exchange(
                     company=configuration.company,
                     configuration=configuration,
@@ -183,14 +199,26 @@ class Processor:
                     worker=self.worker,
                     record_count=len(chunk))
                 exchange.save()
-                if kind == 'send':
-                    service.prepare(chunk)
                 Submission.write(chunk, {'exchange': exchange.id})
                 batches.append(
                     Batch(exchange.id, kind, operation, [s.id for s in chunk]))
                 _active.add((self.database, exchange.id))
         transaction.commit()
         return batches
+
+    def _prepare(self, service, chunk):
+        """Let the service prepare a chunk; what it defers is left pending
+        and unclaimed (not counted as a claim of this run)."""
+        prepared = service.prepare(chunk)
+        if prepared is None:
+            return chunk
+        prepared = list(prepared)
+        kept = {s.id for s in prepared}
+        deferred = [s.id for s in chunk if s.id not in kept]
+        if deferred:
+            self.claims.subtract(deferred)
+            self.deferred += len(deferred)
+        return prepared
 
     def reject_locally(self, submissions, messages, exchange=None):
         "Refuse submissions before sending, with the reason"
@@ -476,6 +504,10 @@ class Processor:
                         cancel_requested=False)
         elif outcome.state == 'cancelled':
             values.update(state='cancelled', registered=False)
+        elif outcome.state == 'not_found':
+            # Not taken by the authority, certainly: send it again (the
+            # service prepares it anew, e.g. with another number).
+            values['state'] = 'pending'
         else:
             values['state'] = 'rejected'
             if submission.cancel_requested and not submission.registered:

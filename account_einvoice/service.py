@@ -26,10 +26,13 @@ FAULT_CODE = re.compile(r'Codigo\[(\d+)\]\.?\s*(.*)', re.S)
 class Outcome:
     """What the authority said about one submission.
 
-    ``not_found`` is only meaningful for queries: the authority does not
-    hold the record, so it is safe to send it (again).  ``unknown`` asks the
-    framework to query the authority before anything else (e.g. a
-    "duplicate" answer whose held state must be reconciled)."""
+    ``not_found``: the authority does not hold the record, so it is safe to
+    send it (again).  In a query answer it ends the "outcome unknown"
+    state; in an answer to a request it means the authority certainly did
+    not take the record and it must be sent again as it is prepared next
+    (e.g. with a new sequence number); the submission stays pending.
+    ``unknown`` asks the framework to query the authority before anything
+    else (e.g. a "duplicate" answer whose held state must be reconciled)."""
     state: str
     code: str = None
     message: str = None
@@ -97,7 +100,12 @@ class EinvoiceService:
     # -- Building and parsing --------------------------------------------
     def prepare(self, submissions):
         """Hook called in the transaction that marks the batch in flight,
-        before it is committed (e.g. assign the authority's numbers)."""
+        before it is committed (e.g. assign the authority's numbers).
+
+        Return None to send every submission, or the list of those to send
+        in that order; the others are deferred: left pending, unclaimed,
+        and claimed again shortly (within the ``defer_wait`` seconds of a
+        run) or by the next run."""
 
     def build_request(self, submissions, operation):
         """Return a Request for submissions; operation is 'register',
@@ -164,8 +172,11 @@ class EinvoiceService:
         return schema.xml_schema(
             schema.locate(request.schema, request.schema_url))
 
+    #: seconds to wait for an answer; None for the configured timeout
+    timeout = None
+
     def call(self, request, data):
         "Send serialized data; return the parsed transport.Response"
         url, action = self.address(request)
         return transport.parse(transport.post(
-                url, data, action, self.certificate))
+                url, data, action, self.certificate, timeout=self.timeout))

@@ -74,16 +74,21 @@ def _describe(exception):
         exception.__class__.__name__)
 
 
-def post(url, data, soap_action, certificate):
-    "POST a SOAP request; return Response or raise ServiceFailure"
+def post(url, data, soap_action, certificate, timeout=None):
+    """POST a SOAP request; return Response or raise ServiceFailure.
+
+    timeout (seconds to wait for the answer) replaces the configured one."""
     headers = {
         'Content-Type': 'text/xml; charset=utf-8',
         'SOAPAction': f'"{soap_action}"',
         }
     started = time.monotonic()
     try:
+        connect, read = _timeouts()
+        if timeout is not None:
+            connect, read = min(connect, timeout), timeout
         reply = _session(certificate).post(
-            url, data=data, headers=headers, timeout=_timeouts(),
+            url, data=data, headers=headers, timeout=(connect, read),
             verify=_verify())
         content = reply.content
     except requests.exceptions.SSLError as exception:

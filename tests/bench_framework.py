@@ -33,6 +33,8 @@ def main(argv):
     parser.add_argument('--invoices', type=int, default=400)
     parser.add_argument('--round', type=int, default=50)
     parser.add_argument('--pending', type=int, default=5000)
+    parser.add_argument('--profile', action='store_true',
+        help="print where the cron spends its time")
     options = parser.parse_args(argv)
     setup_database()
 
@@ -91,9 +93,18 @@ def main(argv):
         tools.call(tools.bulk_submissions, base, configuration,
             options.pending, company=company)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        profiler = None
+        if options.profile:
+            import cProfile
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         tools.run_cron(company)
         elapsed = time.perf_counter() - started
+        if profiler:
+            import pstats
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats('cumulative').print_stats(30)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
         def states():

@@ -151,11 +151,9 @@ class FailureTest(FrameworkTestCase):
         invoice, = self.post()
 
         def set_issuer(code):
-            Party = Pool().get('party.party')
             Identifier = Pool().get('party.identifier')
             company = Pool().get('company.company')(self.company)
             Identifier.write(list(company.party.identifiers), {'code': code})
-            del Party
         tools.call(set_issuer, 'OTHER01')
         try:
             self.cron()
@@ -174,7 +172,6 @@ class FailureTest(FrameworkTestCase):
         self.assertTrue(any('4114' in (n[2] or '') for n in found), found)
 
     def test_expired_certificate_stops_before_any_call(self):
-        from tests import tools
         from trytond import config
         invoice, = self.post()
         expired = self.sandbox.pki.identities['expired']
@@ -187,7 +184,6 @@ class FailureTest(FrameworkTestCase):
         submission = self.submission(invoice)
         self.assertIn('expired on', submission['last_error'])
         self.assertEqual(self.sandbox.received(), [])
-        del tools
 
     def test_invalid_record_rejected_locally_rest_sent(self):
         "A record that breaks the schema is refused; the batch still goes"

@@ -1,0 +1,165 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""AFIP/ARCA tables and pure helpers (no database, no network)."""
+import base64
+import datetime as dt
+import json
+from decimal import Decimal
+
+#: Argentina's civil time (no daylight saving time since 2009)
+AR_TZ = dt.timezone(dt.timedelta(hours=-3), 'ART')
+
+IVA_CONDITIONS = [
+    (None, ""),
+    ('1', "IVA Responsable Inscripto"),
+    ('4', "IVA Sujeto Exento"),
+    ('5', "Consumidor Final"),
+    ('6', "Responsable Monotributo"),
+    ('7', "Sujeto No Categorizado"),
+    ('8', "Proveedor del Exterior"),
+    ('9', "Cliente del Exterior"),
+    ('10', "IVA Liberado - Ley N° 19.640"),
+    ('13', "Monotributista Social"),
+    ('15', "IVA No Alcanzado"),
+    ('16', "Monotributo Trabajador Independiente Promovido"),
+    ]
+#: receiver conditions allowed on class A vouchers (RG 5616 table)
+CLASS_A_RECEIVERS = {'1', '6', '13', '16'}
+#: issuer conditions that issue class C vouchers
+CLASS_C_ISSUERS = {'4', '6', '13', '16'}
+
+IVA_RATES = [
+    (None, ""),
+    ('3', "0 %"),
+    ('9', "2.5 %"),
+    ('8', "5 %"),
+    ('4', "10.5 %"),
+    ('5', "21 %"),
+    ('6', "27 %"),
+    ]
+IVA_RATE_VALUES = {
+    '3': Decimal('0'), '9': Decimal('0.025'), '8': Decimal('0.05'),
+    '4': Decimal('0.105'), '5': Decimal('0.21'), '6': Decimal('0.27'),
+    }
+TRIBUTES = [
+    (None, ""),
+    ('1', "Impuestos nacionales"),
+    ('2', "Impuestos provinciales"),
+    ('3', "Impuestos municipales"),
+    ('4', "Impuestos Internos"),
+    ('5', "IIBB"),
+    ('6', "Percepción de IVA"),
+    ('7', "Percepción de IIBB"),
+    ('8', "Percepciones por Impuestos Municipales"),
+    ('9', "Otras Percepciones"),
+    ('13', "Percepción de IVA a no Categorizado"),
+    ('99', "Otro"),
+    ]
+TAX_KINDS = [
+    (None, ""),
+    ('iva', "IVA"),
+    ('exempt', "Exempt (IVA)"),
+    ('not_taxed', "Not Taxed (IVA)"),
+    ('tribute', "Other Tribute"),
+    ]
+CONCEPTS = [
+    (None, ""),
+    ('1', "Products"),
+    ('2', "Services"),
+    ('3', "Products and Services"),
+    ]
+VOUCHER_TYPES = [
+    (None, ""),
+    ('1', "Factura A"), ('2', "Nota de Débito A"), ('3', "Nota de Crédito A"),
+    ('6', "Factura B"), ('7', "Nota de Débito B"), ('8', "Nota de Crédito B"),
+    ('11', "Factura C"), ('12', "Nota de Débito C"),
+    ('13', "Nota de Crédito C"),
+    ]
+# (class, kind) -> CbteTipo
+VOUCHER_CODES = {
+    ('A', 'invoice'): 1, ('A', 'debit_note'): 2, ('A', 'credit_note'): 3,
+    ('B', 'invoice'): 6, ('B', 'debit_note'): 7, ('B', 'credit_note'): 8,
+    ('C', 'invoice'): 11, ('C', 'debit_note'): 12, ('C', 'credit_note'): 13,
+    }
+VOUCHER_CLASS = {c: k[0] for k, c in VOUCHER_CODES.items()}
+NOTES = {c for k, c in VOUCHER_CODES.items() if k[1] != 'invoice'}
+#: ISO 4217 -> AFIP currency code (FEParamGetTiposMonedas)
+CURRENCIES = {
+    'ARS': 'PES', 'USD': 'DOL', 'EUR': '060', 'BRL': '012', 'GBP': '021',
+    'JPY': '019', 'CAD': '018', 'CHF': '009', 'UYU': '011', 'CLP': '033',
+    'PYG': '029', 'BOB': '031', 'MXN': '010', 'CNY': '064',
+    }
+#: party identifier type -> AFIP DocTipo
+DOCUMENT_TYPES = {'ar_vat': 80, 'ar_cuit': 80, 'ar_dni': 96}
+#: party identifier types holding a CUIT/CUIL
+CUIT_TYPES = ['ar_vat', 'ar_cuit']
+WITHOUT_DOCUMENT = (99, 0)
+
+QR_URL = 'https://www.afip.gob.ar/fe/qr/?p='
+
+ENDPOINTS = {
+    # homologation host (in the official WSDLs) -> production host
+    'wsaahomo.afip.gov.ar': 'wsaa.afip.gov.ar',
+    'wswhomo.afip.gov.ar': 'servicios1.afip.gov.ar',
+    }
+
+
+def voucher_class(issuer_condition, receiver_condition):
+    "A, B or C from the IVA conditions of the issuer and the receiver"
+    if issuer_condition in CLASS_C_ISSUERS:
+        return 'C'
+    if receiver_condition in CLASS_A_RECEIVERS:
+        return 'A'
+    return 'B'
+
+
+def voucher_type(issuer_condition, receiver_condition, kind):
+    return VOUCHER_CODES[
+        (voucher_class(issuer_condition, receiver_condition), kind)]
+
+
+def format_number(point_of_sale, number):
+    "The printed voucher number: 00003-00000012"
+    if not point_of_sale or not number:
+        return None
+    return f'{int(point_of_sale):05d}-{int(number):08d}'
+
+
+def afip_date(date):
+    return date.strftime('%Y%m%d') if date else None
+
+
+def parse_afip_date(text):
+    text = (text or '').strip()
+    if len(text) != 8 or text == 'NULL':
+        return None
+    return dt.datetime.strptime(text, '%Y%m%d').date()
+
+
+def amount(value):
+    "Decimal as AFIP wants it: two decimals, dot, no exponent"
+    return f'{Decimal(value).quantize(Decimal("0.01")):f}'
+
+
+def qr_url(issuer_cuit, date, point_of_sale, voucher_type, number, total,
+        currency, rate, document_type, document_number, cae):
+    "The RG 4892 QR payload URL: JSON, base64, on AFIP's QR page"
+    data = {
+        'ver': 1,
+        'fecha': date.isoformat(),
+        'cuit': int(issuer_cuit),
+        'ptoVta': int(point_of_sale),
+        'tipoCmp': int(voucher_type),
+        'nroCmp': int(number),
+        'importe': float(Decimal(total).quantize(Decimal('0.01'))),
+        'moneda': currency,
+        'ctz': float(rate),
+        }
+    if document_type and int(document_type) != WITHOUT_DOCUMENT[0]:
+        data['tipoDocRec'] = int(document_type)
+        data['nroDocRec'] = int(document_number)
+    data['tipoCodAut'] = 'E'
+    data['codAut'] = int(cae)
+    payload = json.dumps(data, separators=(',', ':')).encode()
+    return QR_URL + base64.b64encode(payload).decode()

@@ -1,0 +1,95 @@
+"""Benchmark of the AFIP module (prints figures, asserts nothing).
+
+    python -m tests.bench_ar [--invoices 1000] [--round 100]
+
+Invoices are posted in rounds (Tryton's ``Invoice.post``, AFIP data fixed
+at posting, submissions queued), then the scheduler authorizes them all
+through WSAA + WSFEv1 of the sandbox running in a separate process:
+invoices per second and the ratio *authorization time / posting time*.
+
+The database is TRYTOND_DATABASE_URI (SQLite file by default), named
+``bench_einvoice_ar``.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+
+
+def setup_database():
+    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
+    os.environ['DB_NAME'] = 'bench_einvoice_ar'
+    os.environ.pop('DB_CACHE', None)
+    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
+        os.environ.setdefault(
+            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='bench-ar-'))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--invoices', type=int, default=1000)
+    parser.add_argument('--round', type=int, default=100)
+    options = parser.parse_args(argv)
+    setup_database()
+
+    from tests import ar_case, tools
+    test_tryton = tools.trytond_setup()
+    from tests.sandbox import Sandbox
+    from trytond.pool import Pool
+
+    test_tryton.drop_db()
+    test_tryton.activate_module(['account_einvoice_ar'])
+    sandbox = Sandbox(subprocess=True)
+    sandbox.start()
+    try:
+        tools.configure(sandbox, {'afip': 'ar_company'})
+        base = tools.call(ar_case.create_base)
+        company = base['company']
+        tools.call(ar_case.setup_configuration, base, sandbox.url,
+            company=company)
+
+        def post(count, offset):
+            Invoice = Pool().get('account.invoice')
+            parties = ['final', 'ri']
+            invoices = [Invoice(ar_case.create_invoice(
+                        base, party=parties[(offset + i) % 2], post=False))
+                for i in range(count)]
+            started = time.perf_counter()
+            Invoice.post(invoices)
+            return time.perf_counter() - started
+
+        posting = 0.0
+        done = 0
+        while done < options.invoices:
+            count = min(options.round, options.invoices - done)
+            posting += tools.call(post, count, done, company=company)
+            done += count
+        print(f"post: {done} invoices in {posting:.1f} s = "
+            f"{posting / done * 1000:.1f} ms/invoice")
+
+        started = time.perf_counter()
+        tools.run_cron(company)
+        elapsed = time.perf_counter() - started
+
+        def states():
+            Submission = Pool().get('account.einvoice.submission')
+            return Counter(s.state for s in Submission.search([]))
+        counts = tools.call(states, commit=False)
+        requests = Counter(r['operation'] for r in sandbox.received())
+        print(f"cron: {done} invoices authorized in {elapsed:.1f} s = "
+            f"{done / elapsed:.0f} invoices/s ({dict(counts)})")
+        print(f"calls: {dict(requests)}")
+        print(f"authorization time / posting time: {elapsed / posting:.2f}")
+        caes = sandbox.state('afip_wsfe')['caes']
+        print(f"CAEs: {len(caes)} vouchers, at most "
+            f"{max(caes.values()) if caes else 0} per voucher")
+    finally:
+        sandbox.stop()
+        test_tryton.drop_db()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
