@@ -244,7 +244,7 @@ class Processor:
                     })
         if to_write:
             Submission.write(*to_write)
-            Outcome.create(outcomes)
+            Outcome.log(outcomes)
 
     # -- Call ------------------------------------------------------------
     def execute(self, batch):
@@ -406,7 +406,7 @@ class Processor:
             to_write.extend((members, values))
         if to_write:
             Submission.write(*to_write)
-        Outcome.create([{
+        Outcome.log([{
                     'exchange': exchange.id,
                     'submission': s.id,
                     'operation': s.operation,
@@ -469,7 +469,7 @@ class Processor:
             to_write.extend((members, dict(values)))
         if to_write:
             Submission.write(*to_write)
-        Outcome.create(outcome_rows)
+        Outcome.log(outcome_rows)
         exchange.state = 'done'
         exchange.response = response.content
         exchange.duration = round(response.duration, 3)
@@ -571,7 +571,7 @@ class Processor:
                 'error': message,
                 })
         if submissions:
-            Outcome.create([{
+            Outcome.log([{
                         'exchange': s.exchange.id,
                         'submission': s.id,
                         'operation': s.operation,
