@@ -9,7 +9,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from .exceptions import SubmissionError
 
@@ -161,6 +161,13 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def create_for_invoices(cls, invoices):
         "Queue a submission for each posted invoice that must be reported"
+        # Posting is the staff's right; the submissions are read-only to
+        # them, so queuing must not need access to the history.
+        with without_check_access():
+            return cls._create_for_invoices(invoices)
+
+    @classmethod
+    def _create_for_invoices(cls, invoices):
         pool = Pool()
         Configuration = pool.get('account.einvoice.configuration')
         configurations = {}
@@ -196,6 +203,11 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def invoices_cancelled(cls, invoices):
         "Queue a cancellation for what the authority holds"
+        with without_check_access():
+            cls._invoices_cancelled(invoices)
+
+    @classmethod
+    def _invoices_cancelled(cls, invoices):
         submissions = cls.search([
                 ('invoice', 'in', [i.id for i in invoices]),
                 ])

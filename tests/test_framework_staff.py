@@ -106,6 +106,25 @@ class StaffWorkflowTest(FrameworkTestCase):
         self.assertEqual(self.as_user('bookkeeper', read, submission['id']),
             'rejected')
 
+    def test_staff_post_and_cancel(self):
+        "An accounting user posts and cancels without history rights"
+        from trytond.pool import Pool
+
+        def post():
+            return tools.create_invoice(self.base, type_='in').id
+        invoice = self.as_user('chief', post)
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+
+        def cancel(invoice_id):
+            Invoice = Pool().get('account.invoice')
+            Invoice.cancel([Invoice(invoice_id)])
+        self.as_user('bookkeeper', cancel, invoice)
+        submission = self.submission(invoice)
+        self.assertEqual(
+            (submission['state'], submission['operation']),
+            ('pending', 'cancel'))
+
     def test_history_not_editable(self):
         from trytond.model.exceptions import AccessError
         from trytond.pool import Pool

@@ -1,0 +1,54 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.model import fields
+from trytond.pool import PoolMeta
+from trytond.pyson import Eval
+
+from .service import SIIService, authority_addresses
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.configuration'
+
+    sii_authority = fields.Selection('get_sii_authorities', "SII Authority",
+        states={
+            'invisible': Eval('service') != 'es_sii',
+            'required': Eval('service') == 'es_sii',
+            },
+        help="Where the SII books are kept: the AEAT, or a foral treasury "
+        "declared in the [account_einvoice_es_sii] section of the trytond "
+        "configuration.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.service.selection.append(('es_sii', "Spain: SII (AEAT)"))
+
+    @classmethod
+    def default_sii_authority(cls):
+        return 'aeat'
+
+    @classmethod
+    def get_sii_authorities(cls):
+        return [('aeat', "AEAT")] + sorted(authority_addresses().items())
+
+    def get_service(self):
+        if self.service == 'es_sii':
+            return SIIService(self)
+        return super().get_service()
+
+
+class Submission(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.submission'
+
+    sii_payload = fields.Function(fields.Text("SII Record",
+            states={
+                'invisible': ~Eval('sii_payload'),
+                }),
+        'get_sii_payload')
+
+    def get_sii_payload(self, name):
+        if self.configuration.service != 'es_sii':
+            return None
+        return self.get_service().payload(self)

@@ -1,0 +1,477 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""The AEAT SII service: Suministro (A0/A1), Anulación and Consulta of the
+issued (emitidas) and received (recibidas) invoice books.
+
+Addresses
+    AEAT: the ports of the official WSDLs, ``SuministroFact*`` in
+    production and ``SuministroFact*Pruebas`` in staging.  Other
+    authorities speaking the same protocol (the foral treasuries of
+    Gipuzkoa, Bizkaia and Araba) are declared in the trytond configuration,
+    section ``[account_einvoice_es_sii]``, one address per book and
+    environment: ``<name>.emitidas.production = https://...`` (and
+    ``recibidas``, ``staging``; ``<name>.name`` is the label).
+    ``endpoint_host`` of the configuration replaces scheme, host and port;
+    unlike the framework's default its path, if any, is put in front of
+    the official path (e.g. ``https://127.0.0.1:8443/pruebas``).
+"""
+import datetime as dt
+import time
+from collections import defaultdict
+from urllib.parse import urlsplit, urlunsplit
+
+from lxml import etree
+from sql import Null
+
+from trytond import config
+from trytond.i18n import gettext
+from trytond.modules.account_einvoice import schema, transport
+from trytond.modules.account_einvoice.exceptions import ServiceFailure
+from trytond.modules.account_einvoice.service import (
+    FAULT_CODE, EinvoiceService, Outcome, Request)
+from trytond.pool import Pool
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
+
+from . import builder
+from .builder import BOOKS, LR, NSMAP, RC, R, S
+from .facts import SIIInvoice, book_of, number_of, period_of, sii_date
+from .identification import company_nif, identify
+
+SECTION = 'account_einvoice_es_sii'
+OFFICIAL = ('https://www2.agenciatributaria.gob.es/static_files/common/'
+    'internet/dep/aplicaciones/es/aeat/ssii_1_1_bis/fact/ws/')
+# whole-request refusals caused by our setup
+CONFIGURATION_CODES = {'4102', '4103', '4104', '4109', '4114', '4118'}
+MAX_PAGES = 50
+TIPO = {'register': 'A0', 'modify': 'A1', 'cancel': 'Baja'}
+# invoices read per ORM browse: small lists keep Tryton's per-instance
+# bookkeeping linear
+CHUNK = 100
+# records built by check() for build_request() of the same run:
+# (database, submission id) -> (time, key, element)
+_prepared = {}
+PREPARED_TTL = 600
+
+
+def _expire_prepared():
+    limit = time.monotonic() - PREPARED_TTL
+    for key in [k for k, v in _prepared.items() if v[0] < limit]:
+        _prepared.pop(key, None)
+
+
+def authority_addresses():
+    "{name: label} of the authorities declared in the trytond config"
+    result = {}
+    if not config.has_section(SECTION):
+        return result
+    for option in config.options(SECTION):
+        parts = option.split('.')
+        if (len(parts) == 3 and parts[1] in BOOKS
+                and config.get(SECTION, option)):
+            name = parts[0]
+            result.setdefault(name, config.get(SECTION, f'{name}.name',
+                    default=name.title()))
+    return result
+
+
+class SIIService(EinvoiceService):
+    name = "AEAT SII"
+    #: SuministroLR.xsd: maxOccurs="10000"
+    batch_limit = 10000
+
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self._titular = None
+        self._keys = {}
+
+    # -- who -------------------------------------------------------------
+    def titular(self):
+        "(NIF, name) of the holder of the books: the company"
+        if self._titular is None:
+            company = self.configuration.company
+            nif = company_nif(company)
+            if not nif:
+                raise ServiceFailure('configuration', gettext(
+                        'account_einvoice_es_sii.msg_titular_missing',
+                        company=company.rec_name))
+            self._titular = (nif, company.party.name)
+        return self._titular
+
+    def _titular_nif(self):
+        try:
+            return self.titular()[0]
+        except ServiceFailure:
+            return None
+
+    def emitter_key(self, facts, titular_nif):
+        if facts.book == 'emitidas':
+            return titular_nif
+        return facts.counterpart.key if facts.counterpart else ''
+
+    def record_key(self, facts, titular_nif):
+        "The key AEAT holds the invoice by (emitter|number|date)"
+        return builder.record_key(self.emitter_key(facts, titular_nif),
+            facts.number, sii_date(facts.date))
+
+    # -- selection and grouping ------------------------------------------
+    def applies_to(self, invoice):
+        return invoice.type in {'out', 'in'} and not invoice.sii_excluded
+
+    def batch_key(self, submission):
+        if submission.id not in self._keys:
+            self._load_keys(submission)
+        book, period = self._keys[submission.id]
+        if submission.needs_query:
+            # Consulta filters one period per request
+            return (book, period)
+        return (book, TIPO[submission.operation])
+
+    def _load_keys(self, submission):
+        "(book, period) of every pending submission, in one query"
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        Invoice = pool.get('account.invoice')
+        table = Submission.__table__()
+        invoice = Invoice.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.join(invoice,
+                condition=table.invoice == invoice.id).select(
+                table.id, invoice.type, invoice.accounting_date,
+                invoice.invoice_date,
+                where=(table.configuration == self.configuration.id)
+                & (table.state == 'pending')
+                & (table.exchange == Null)))
+        for id_, type_, accounting_date, invoice_date in cursor:
+            date = accounting_date or invoice_date
+            if isinstance(date, str):
+                date = dt.date.fromisoformat(date[:10])
+            self._keys[id_] = (
+                'emitidas' if type_ == 'out' else 'recibidas',
+                (str(date.year), '%02d' % date.month))
+        if submission.id not in self._keys:
+            invoice = submission.invoice
+            self._keys[submission.id] = (
+                book_of(invoice), period_of(invoice))
+
+    @staticmethod
+    def _first_invoice(submissions):
+        "The invoice of the first submission (without reading the others)"
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        return Submission(submissions[0].id).invoice
+
+    def _facts(self, submissions):
+        """Yield (submission, SIIInvoice), reading the invoices in small
+        chunks"""
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        Invoice = pool.get('account.invoice')
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        invoice_ids = {}
+        for sub_ids in grouped_slice([s.id for s in submissions]):
+            cursor.execute(*table.select(table.id, table.invoice,
+                    where=reduce_ids(table.id, sub_ids)))
+            invoice_ids.update(cursor)
+        for start in range(0, len(submissions), CHUNK):
+            chunk = submissions[start:start + CHUNK]
+            invoices = Invoice.browse([invoice_ids[s.id] for s in chunk])
+            for submission, invoice in zip(chunk, invoices):
+                yield submission, SIIInvoice(invoice)
+
+    def check(self, submissions):
+        """Refuse what AEAT would refuse for sure; keep the records built
+        on the way for build_request"""
+        result = {}
+        database = Transaction().database.name
+        nif = self._titular_nif()
+        now = time.monotonic()
+        _expire_prepared()
+        scratch = etree.Element('scratch', nsmap=NSMAP)
+        to_check = [s for s in submissions if s.operation != 'cancel']
+        for submission, facts in self._facts(to_check):
+            if facts.errors:
+                result[submission.id] = '\n'.join(facts.errors)
+            elif nif:
+                record = builder.registro(scratch, facts, nif)
+                scratch.remove(record)
+                _prepared[(database, submission.id)] = (
+                    now, self.record_key(facts, nif), record)
+        return result
+
+    # -- requests ----------------------------------------------------------
+    def _request(self, book, operation, body, records, context, query=False):
+        name = BOOKS[book]['wsdl']
+        port = name
+        if self.configuration.environment == 'staging':
+            port += 'Pruebas'
+        xsd = 'ConsultaLR.xsd' if query else 'SuministroLR.xsd'
+        context.setdefault('book', book)
+        return Request(
+            operation=operation, body=body, records=records,
+            wsdl=f'es_sii/{name}.wsdl', wsdl_url=f'{OFFICIAL}{name}.wsdl',
+            service_name='siiService', port_name=port,
+            schema=f'es_sii/{xsd}', schema_url=OFFICIAL + xsd,
+            context=context)
+
+    def build_request(self, submissions, operation):
+        nif, name = self.titular()
+        book = book_of(self._first_invoice(submissions))
+        conf = BOOKS[book]
+        if operation == 'cancel':
+            body = etree.Element(LR(conf['baja']), nsmap=NSMAP)
+            builder.cabecera(body, name, nif)
+            soap_operation = conf['anulacion']
+            write = builder.registro_baja
+        else:
+            body = etree.Element(LR(conf['suministro']), nsmap=NSMAP)
+            builder.cabecera(body, name, nif, TIPO[operation])
+            soap_operation = conf['suministro']
+            write = builder.registro
+        records, ids = {}, defaultdict(list)
+        database = Transaction().database.name
+        missing = []
+        for submission in submissions:
+            prepared = _prepared.pop((database, submission.id), None)
+            if prepared is None or operation == 'cancel':
+                missing.append(submission)
+                continue
+            _, key, record = prepared
+            body.append(record)
+            records[submission.id] = record
+            ids[key].append(submission.id)
+        for submission, facts in self._facts(missing):
+            records[submission.id] = write(body, facts, nif)
+            ids[self.record_key(facts, nif)].append(submission.id)
+        return self._request(book, soap_operation, body, records, {
+                'ids': dict(ids),
+                'cancel': operation == 'cancel',
+                'modify': operation == 'modify',
+                })
+
+    def build_query(self, submissions):
+        nif, name = self.titular()
+        invoice = self._first_invoice(submissions)
+        book, period = book_of(invoice), period_of(invoice)
+        conf = BOOKS[book]
+        ids, expected, operations = defaultdict(list), {}, {}
+        single = None
+        for submission, facts in self._facts(submissions):
+            ids[self.record_key(facts, nif)].append(submission.id)
+            operations[submission.id] = submission.operation
+            if submission.operation != 'cancel':
+                scratch = etree.Element('scratch')
+                record = builder.registro(scratch, facts, nif)
+                expected[submission.id] = builder.fingerprint(
+                    record.find(LR(conf['factura'])))
+            single = facts
+        if len(submissions) > 1:
+            single = None
+        body = builder.consulta(book, name, nif, period, facts=single)
+        return self._request(book, conf['consulta'], body, {}, {
+                'ids': dict(ids),
+                'expected': expected,
+                'operations': operations,
+                'period': period,
+                'query': True,
+                }, query=True)
+
+    # -- addresses ---------------------------------------------------------
+    def address(self, request):
+        authority = getattr(self.configuration, 'sii_authority', None)
+        if not authority or authority == 'aeat':
+            url, action = schema.endpoint(
+                self.wsdl_location(request), request.service_name,
+                request.port_name, request.operation,
+                forbid_entities=request.forbid_entities)
+        else:
+            book = request.context['book']
+            environment = self.configuration.environment
+            url = config.get(SECTION, f'{authority}.{book}.{environment}')
+            action = ''
+            if not url:
+                raise ServiceFailure('configuration', gettext(
+                        'account_einvoice_es_sii.msg_authority_url_missing',
+                        option=f'{authority}.{book}.{environment}',
+                        section=SECTION))
+        return self.override_url(url), action
+
+    def override_url(self, url):
+        host = self.configuration.endpoint_host
+        if not host:
+            return url
+        target, parts = urlsplit(host), urlsplit(url)
+        return urlunsplit((target.scheme or parts.scheme, target.netloc,
+                target.path.rstrip('/') + parts.path, parts.query, ''))
+
+    def call(self, request, data):
+        response = super().call(request, data)
+        if request.context.get('query') and len(
+                request.context['operations']) > 1:
+            self._follow_pages(request, response)
+        return response
+
+    def _follow_pages(self, request, response):
+        """Fetch the next pages of a Consulta while some of the records
+        asked for were not returned; append their items to the first
+        answer (the exchange keeps the first page as received)."""
+        body = response.body
+        book = request.context['book']
+        conf = BOOKS[book]
+        if body is None or body.tag != RC(conf['respuesta_consulta']):
+            return
+        wanted = set(request.context['ids'])
+        nif, name = self.titular()
+        for _ in range(MAX_PAGES):
+            if body.findtext(RC('IndicadorPaginacion')) != 'S':
+                return
+            items = body.findall(RC(conf['item']))
+            found = {builder.answer_key(i.find(RC('IDFactura')))
+                for i in items}
+            if not items or wanted <= found:
+                return
+            page_body = builder.consulta(book, name, nif,
+                request.context['period'],
+                page_key=builder.page_key(book, items[-1]))
+            page = super().call(request, transport.envelope(page_body))
+            fault = transport.fault(page)
+            if fault:
+                raise self.classify_fault(*fault)
+            for item in page.body.iterfind(RC(conf['item'])):
+                body.append(item)
+            body.find(RC('IndicadorPaginacion')).text = page.body.findtext(
+                RC('IndicadorPaginacion'))
+
+    # -- answers -----------------------------------------------------------
+    def parse_response(self, request, body):
+        context = request.context
+        conf = BOOKS[context['book']]
+        cancel = context['cancel']
+        tag = R(conf['respuesta_baja' if cancel else 'respuesta'])
+        if body.tag != tag:
+            raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
+        csv = body.findtext(R('CSV'))
+        ids = {k: list(v) for k, v in context['ids'].items()}
+        outcomes = {}
+        for line in body.iterfind(R('RespuestaLinea')):
+            queue = ids.get(builder.answer_key(line.find(R('IDFactura'))))
+            if not queue:
+                continue
+            submission_id = queue.pop(0)
+            status = line.findtext(R('EstadoRegistro'))
+            code = line.findtext(R('CodigoErrorRegistro'))
+            message = line.findtext(R('DescripcionErrorRegistro'))
+            if status == 'Correcto':
+                outcome = Outcome('accepted', code, message, reference=csv)
+            elif status == 'AceptadoConErrores':
+                outcome = Outcome('accepted_with_errors', code, message,
+                    reference=csv)
+            elif cancel and code in {'3001', '3002'}:
+                # already cancelled, or AEAT does not hold it at all
+                outcome = Outcome('cancelled', code, message,
+                    reference=line.findtext(R('CSV')))
+            elif not cancel and code == '3000':
+                # AEAT holds it already: ask what exactly
+                outcome = Outcome('unknown', code, message)
+            elif context['modify'] and code in {'3001', '3002'}:
+                # nothing (valid) to modify: it must be registered again
+                outcome = Outcome('rejected', code, message,
+                    values={'registered': False})
+            else:
+                outcome = Outcome('rejected', code, message)
+            outcomes[submission_id] = outcome
+        return outcomes
+
+    def parse_query(self, request, body):
+        context = request.context
+        conf = BOOKS[context['book']]
+        if body.tag != RC(conf['respuesta_consulta']):
+            raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
+        operations = context['operations']
+        outcomes = {}
+        for ids in context['ids'].values():
+            for submission_id in ids:
+                if operations[submission_id] == 'cancel':
+                    # AEAT does not hold it: nothing left to cancel
+                    outcomes[submission_id] = Outcome('cancelled',
+                        message=gettext(
+                            'account_einvoice_es_sii.msg_query_absent'))
+                else:
+                    outcomes[submission_id] = Outcome('not_found')
+        for item in body.iterfind(RC(conf['item'])):
+            key = builder.answer_key(item.find(RC('IDFactura')))
+            for submission_id in context['ids'].get(key, []):
+                outcomes[submission_id] = self._held(
+                    item, conf, operations[submission_id],
+                    context['expected'].get(submission_id))
+        return outcomes
+
+    @staticmethod
+    def _held(item, conf, operation, expected):
+        "The outcome of one record AEAT holds"
+        state = item.find(RC('EstadoFactura'))
+        status = state.findtext(RC('EstadoRegistro'))
+        code = state.findtext(RC('CodigoErrorRegistro'))
+        message = state.findtext(RC('DescripcionErrorRegistro'))
+        csv = item.findtext('%s/%s' % (RC('DatosPresentacion'), S('CSV')))
+        if status == 'Anulada':
+            return Outcome('cancelled', code, message, reference=csv)
+        if operation == 'cancel':
+            # still held: the cancellation was not applied
+            return Outcome('not_found')
+        held = builder.fingerprint(item.find(RC(conf['datos'])))
+        if held != expected:
+            # AEAT holds another version: (re)send ours as a modification
+            return Outcome('not_found', values={
+                    'operation': 'modify', 'registered': True})
+        state = ('accepted_with_errors' if status == 'AceptadaConErrores'
+            else 'accepted')
+        return Outcome(state, code, message, reference=csv)
+
+    def classify_fault(self, code, message):
+        match = FAULT_CODE.match(message or '')
+        number = match.group(1) if match else None
+        if number in CONFIGURATION_CODES or 'Client' in (code or ''):
+            return ServiceFailure('configuration', message or code,
+                code=number or code)
+        # a Server fault: AEAT could not take the request now
+        return ServiceFailure('transient', message or code,
+            code=number or code)
+
+    # -- staff -------------------------------------------------------------
+    def payload(self, submission):
+        """The record of submission in the last request that carried it,
+        pretty-printed, or the record that would be sent"""
+        nif = self._titular_nif() or ''
+        invoice = submission.invoice
+        identification = identify(invoice.party, '')
+        emitter = nif if invoice.type == 'out' else (
+            identification.key if identification else '')
+        key = builder.record_key(emitter, number_of(invoice),
+            sii_date(invoice.invoice_date))
+        for outcome in submission.outcomes:
+            exchange = outcome.exchange
+            if (exchange is None or exchange.kind != 'send'
+                    or not exchange.request):
+                continue
+            root = schema.parse_untrusted(exchange.request)
+            for idf in root.iter(LR('IDFactura')):
+                if builder.answer_key(idf) == key:
+                    return (gettext('account_einvoice_es_sii.msg_payload_sent',
+                            date=exchange.started) + '\n'
+                        + _pretty(idf.getparent()))
+        facts = SIIInvoice(invoice)
+        scratch = etree.Element('scratch', nsmap=NSMAP)
+        record = builder.registro(scratch, facts, nif)
+        text = gettext('account_einvoice_es_sii.msg_payload_preview')
+        if facts.errors:
+            text += '\n' + '\n'.join(facts.errors)
+        return text + '\n' + _pretty(record)
+
+
+def _pretty(element):
+    element = etree.fromstring(etree.tostring(element))
+    etree.cleanup_namespaces(element)
+    return etree.tostring(element, pretty_print=True, encoding='unicode')
