@@ -8,10 +8,10 @@ at once."""
 import datetime as dt
 import os
 import sys
-import unittest
 from decimal import Decimal
 
 from tests import tools
+from tests.case import SandboxTestCase
 
 COMPANY_CUIT = '30712345671'
 POS = 3
@@ -33,8 +33,6 @@ CUSTOMERS = {
 
 
 def create_base():
-    from trytond.modules.account.tests import create_chart, get_fiscalyear
-    from trytond.modules.account_invoice.tests import set_invoice_sequences
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
@@ -44,7 +42,6 @@ def create_base():
     PaymentTerm = pool.get('account.invoice.payment_term')
     Currency = pool.get('currency.currency')
     Configuration = pool.get('account.configuration')
-    User = pool.get('res.user')
     PointOfSale = pool.get('account.einvoice.ar.pos')
 
     ars, usd = Currency.create([
@@ -59,16 +56,8 @@ def create_base():
     company.party.identifiers = [{'type': 'ar_vat', 'code': COMPANY_CUIT}]
     company.party.ar_iva_condition = '1'
     company.party.save()
-    admin, = User.search([('login', '=', 'admin')])
-    User.write([admin], {
-            'companies': [('add', [company.id])],
-            'company': company.id,
-            })
+    tools.setup_books(company)
     with set_company(company):
-        create_chart(company, tax=True)
-        fiscalyear = set_invoice_sequences(get_fiscalyear(company))
-        fiscalyear.save()
-        fiscalyear.create_period([fiscalyear])
         revenue, = Account.search([
                 ('type.revenue', '=', True), ('closed', '!=', True),
                 ('company', '=', company.id)], limit=1)
@@ -175,75 +164,34 @@ def credit_invoice(invoice_id, post=True):
     return credit.id
 
 
-class ArTestCase(unittest.TestCase):
+class ArTestCase(SandboxTestCase):
     modules = ['account_einvoice_ar']
-    sandbox_subprocess = False
-    config_options = {}
+    sandbox_services = ['afip_wsaa', 'afip_wsfe']
+    certificates = {'afip': 'ar_company'}
 
     @classmethod
-    def setUpClass(cls):
-        from tests.sandbox import Sandbox
-        cls.test_tryton = tools.trytond_setup()
-        cls.test_tryton.drop_db()
-        cls.test_tryton.activate_module(cls.modules)
-        cls.sandbox = Sandbox(subprocess=cls.sandbox_subprocess)
-        cls.sandbox.start()
-        cls.config_path = tools.configure(
-            cls.sandbox, {'afip': 'ar_company'}, **cls.config_options)
+    def setUpData(cls):
         cls.base = tools.call(create_base)
         cls.configuration = tools.call(
             setup_configuration, cls.base, cls.sandbox.url,
             company=cls.base['company'])
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.sandbox.stop()
-        cls.test_tryton.drop_db()
-
     def setUp(self):
+        # The sandbox keeps AFIP's numbering and tickets between tests
         self.sandbox.clear_faults()
         self.first_exchange = max([0] + [e['id'] for e in self.exchanges(0)])
 
-    def tearDown(self):
-        from trytond.pool import Pool
-        from trytond.transaction import Transaction
-        self.sandbox.clear_faults()
-        with tools.transaction():
-            pool = Pool()
-            Submission = pool.get('account.einvoice.submission')
-            Configuration = pool.get('account.einvoice.configuration')
-            table = Submission.__table__()
-            Transaction().connection.cursor().execute(*table.update(
-                    [table.state, table.exchange, table.needs_query],
-                    ['cancelled', None, False],
-                    where=table.state == 'pending'))
-            configuration = Configuration(self.configuration)
-            configuration.batch_size = None
-            configuration.ar_authorize_on_post = False
-            configuration.save()
+    def configuration_defaults(self):
+        return dict(super().configuration_defaults(),
+            ar_authorize_on_post=False)
 
     # -- helpers ---------------------------------------------------------
-    @property
-    def company(self):
-        return self.base['company']
-
     def post(self, count=1, **kwargs):
         return tools.call(lambda: [create_invoice(self.base, **kwargs)
                 for _ in range(count)], company=self.company)
 
     def credit(self, invoice_id):
         return tools.call(credit_invoice, invoice_id, company=self.company)
-
-    def cron(self):
-        tools.run_cron(self.company)
-
-    def make_due(self):
-        "Let what waits for a retry go now"
-        from trytond.pool import Pool
-        with tools.transaction():
-            Submission = Pool().get('account.einvoice.submission')
-            Submission.write(Submission.search(
-                    [('state', '=', 'pending')]), {'next_attempt': None})
 
     def invoices(self, ids):
         from trytond.pool import Pool
@@ -278,36 +226,12 @@ class ArTestCase(unittest.TestCase):
     def invoice(self, invoice_id):
         return self.invoices([invoice_id])[0]
 
-    def exchanges(self, since=None):
-        from trytond.pool import Pool
-        if since is None:
-            since = self.first_exchange
-        with tools.transaction(commit=False):
-            Exchange = Pool().get('account.einvoice.exchange')
-            return [{
-                    'id': e.id,
-                    'kind': e.kind,
-                    'state': e.state,
-                    'soap': e.soap_operation,
-                    'records': e.record_count,
-                    'request': e.request,
-                    'response': e.response,
-                    'error': e.error,
-                    } for e in Exchange.search(
-                    [('id', '>', since)], order=[('id', 'ASC')])]
-
     def key(self, info):
         from tests.sandbox.afip import voucher_key
         return voucher_key(COMPANY_CUIT, POS, info['type'], info['nro'])
 
     def caes(self):
         return self.sandbox.state('afip_wsfe')['caes']
-
-    def set_configuration(self, **values):
-        from trytond.pool import Pool
-        with tools.transaction():
-            Configuration = Pool().get('account.einvoice.configuration')
-            Configuration.write([Configuration(self.configuration)], values)
 
     def set_company_condition(self, condition):
         from trytond.pool import Pool

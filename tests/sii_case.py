@@ -3,12 +3,12 @@
 of every kind, and the SII service configured against the sandbox's
 staging ("Pruebas") state."""
 import datetime as dt
-import unittest
 from decimal import Decimal
 
 from lxml import etree
 
 from tests import tools
+from tests.case import SandboxTestCase
 
 SCHEMAS = tools.SCHEMAS
 NS_SII = ('https://www2.agenciatributaria.gob.es/static_files/common/'
@@ -49,8 +49,6 @@ TAXES = {
 
 def create_sii_base(company_nif):
     "Company, chart, fiscal year, taxes, parties and products"
-    from trytond.modules.account.tests import create_chart, get_fiscalyear
-    from trytond.modules.account_invoice.tests import set_invoice_sequences
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
@@ -62,24 +60,15 @@ def create_sii_base(company_nif):
     Country = pool.get('country.country')
     Uom = pool.get('product.uom')
     Template = pool.get('product.template')
-    User = pool.get('res.user')
 
     company = create_company(name="SANDBOX EMPRESA SL")
     company.party.identifiers = [{'type': 'es_vat', 'code': company_nif}]
     company.party.save()
     company.cancel_invoice_out = True
     company.save()
-    admin, = User.search([('login', '=', 'admin')])
-    User.write([admin], {
-            'companies': [('add', [company.id])],
-            'company': company.id,
-            })
     result = {'company': company.id}
+    tools.setup_books(company)
     with set_company(company):
-        create_chart(company, tax=True)
-        fiscalyear = set_invoice_sequences(get_fiscalyear(company))
-        fiscalyear.save()
-        fiscalyear.create_period([fiscalyear])
         revenue, = Account.search([
                 ('type.revenue', '=', True), ('closed', '!=', True),
                 ('company', '=', company.id)], limit=1)
@@ -267,22 +256,14 @@ def xsd(name):
     return etree.XMLSchema(etree.parse(os.path.join(SCHEMAS, 'es_sii', name)))
 
 
-class SIITestCase(unittest.TestCase):
+class SIITestCase(SandboxTestCase):
     modules = ['account_einvoice_es_sii']
-    sandbox_subprocess = False
-    config_options = {}
+    sandbox_services = ['sii']
+    certificates = {'sii': 'es_company', 'other': 'es_other'}
 
     @classmethod
-    def setUpClass(cls):
-        from tests.sandbox import Sandbox
-        cls.test_tryton = tools.trytond_setup()
-        cls.test_tryton.drop_db()
-        cls.test_tryton.activate_module(cls.modules)
-        cls.sandbox = Sandbox(['sii'], subprocess=cls.sandbox_subprocess)
-        cls.sandbox.start()
+    def setUpData(cls):
         cls.titular = cls.sandbox.identity('es_company').tax_id
-        cls.config_path = tools.configure(cls.sandbox,
-            {'sii': 'es_company', 'other': 'es_other'}, **cls.config_options)
         cls.base = tools.call(create_sii_base, cls.titular)
         cls.configuration = tools.call(
             setup_configuration, cls.base, cls.sandbox,
@@ -290,40 +271,19 @@ class SIITestCase(unittest.TestCase):
         cls.xsd_lr = xsd('SuministroLR.xsd')
         cls.xsd_consulta = xsd('ConsultaLR.xsd')
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.sandbox.stop()
-        cls.test_tryton.drop_db()
-
-    def setUp(self):
-        self.sandbox.reset()
-        self.first_exchange = max([0] + [e['id'] for e in self.exchanges(0)])
-
-    def tearDown(self):
-        from trytond.pool import Pool
-        from trytond.transaction import Transaction
-        with tools.transaction():
-            pool = Pool()
-            Submission = pool.get('account.einvoice.submission')
-            Configuration = pool.get('account.einvoice.configuration')
-            table = Submission.__table__()
-            Transaction().connection.cursor().execute(*table.update(
-                    [table.state, table.exchange, table.needs_query],
-                    ['cancelled', None, False],
-                    where=table.state == 'pending'))
-            Configuration.write([Configuration(self.configuration)], {
-                    'batch_size': None,
-                    'certificate_name': 'sii',
-                    'environment': 'staging',
-                    'endpoint_host': self.sandbox.url + '/pruebas',
-                    'sii_authority': 'aeat',
-                    'last_failure': None,
-                    })
+    def configuration_defaults(self):
+        return dict(super().configuration_defaults(),
+            certificate_name='sii',
+            environment='staging',
+            endpoint_host=self.sandbox.url + '/pruebas',
+            sii_authority='aeat')
 
     # -- helpers -----------------------------------------------------------
-    @property
-    def company(self):
-        return self.base['company']
+    def cron(self, due=True):
+        "Run the cron (first making every retry due, unless told not to)"
+        if due:
+            self.make_due()
+        super().cron()
 
     def post(self, lines, **kwargs):
         "Post one invoice; return its id"
@@ -362,28 +322,6 @@ class SIITestCase(unittest.TestCase):
             Submission.reschedule(
                 Submission.search([('invoice', '=', invoice_id)]))
         tools.call(reschedule, company=self.company)
-
-    def cron(self, due=True):
-        "Run the cron (first making every retry due, unless told not to)"
-        if due:
-            self.make_due()
-        tools.run_cron(self.company)
-
-    def make_due(self):
-        from trytond.pool import Pool
-        from trytond.transaction import Transaction
-        with tools.transaction():
-            Submission = Pool().get('account.einvoice.submission')
-            table = Submission.__table__()
-            Transaction().connection.cursor().execute(*table.update(
-                    [table.next_attempt], [None],
-                    where=table.state == 'pending'))
-
-    def set_configuration(self, **values):
-        from trytond.pool import Pool
-        with tools.transaction():
-            Configuration = Pool().get('account.einvoice.configuration')
-            Configuration.write([Configuration(self.configuration)], values)
 
     def submission(self, invoice_id):
         from trytond.pool import Pool
@@ -425,27 +363,6 @@ class SIITestCase(unittest.TestCase):
         return state.get(environment, {}).get(book, {}).get(
             self.titular, {}).get(self.key(invoice_id))
 
-    def exchanges(self, since=None):
-        from trytond.pool import Pool
-        if since is None:
-            since = self.first_exchange
-        with tools.transaction(commit=False):
-            Exchange = Pool().get('account.einvoice.exchange')
-            return [{
-                    'id': e.id,
-                    'kind': e.kind,
-                    'operation': e.operation,
-                    'soap_operation': e.soap_operation,
-                    'state': e.state,
-                    'result': e.result,
-                    'error': e.error,
-                    'records': e.record_count,
-                    'request': e.request,
-                    'response': e.response,
-                    'endpoint': e.endpoint,
-                    } for e in Exchange.search(
-                    [('id', '>', since)], order=[('id', 'ASC')])]
-
     def assertRequestsValid(self, exchanges=None):
         "Every request body validates against the official XSD"
         for exchange in exchanges or self.exchanges():
@@ -461,11 +378,3 @@ class SIITestCase(unittest.TestCase):
     def record_xml(self, invoice_id):
         "The XML record AEAT holds for an invoice"
         return etree.fromstring(self.held(invoice_id)['xml'])
-
-    def cancel_invoices(self, invoice_ids):
-        from trytond.pool import Pool
-
-        def cancel():
-            Invoice = Pool().get('account.invoice')
-            Invoice.cancel(Invoice.browse(invoice_ids))
-        tools.call(cancel, company=self.company)

@@ -23,7 +23,7 @@ class FailureTest(FrameworkTestCase):
         self.assert_retry_later(submission, 'Connection')
         self.assertEqual(self.exchanges()[-1]['state'], 'unknown')
 
-        self.set_next_attempt_now()
+        self.make_due()
         self.cron()
         submission = self.submission(invoice)
         self.assertEqual(submission['state'], 'accepted')
@@ -42,7 +42,7 @@ class FailureTest(FrameworkTestCase):
         submission = self.submission(invoice)
         self.assertTrue(submission['needs_query'])
         self.assertIn('HTTP 503', submission['last_error'])
-        self.set_next_attempt_now()
+        self.make_due()
         self.cron()
         self.assertEqual(self.submission(invoice)['state'], 'accepted')
         self.assertEqual(self.sent_count(invoice), 1)
@@ -98,7 +98,7 @@ class FailureTest(FrameworkTestCase):
                 self.assertEqual(submission['state'], 'pending')
                 self.assertTrue(submission['needs_query'])
                 self.assertIsNone(submission['reference'])
-                self.set_next_attempt_now()
+                self.make_due()
                 self.cron()
                 submission = self.submission(invoice)
                 self.assertEqual(submission['state'], 'accepted')
@@ -121,7 +121,7 @@ class FailureTest(FrameworkTestCase):
         self.sandbox.add_fault('test_authority', 'Submit', 'busy', count=3)
         delays = []
         for _ in range(3):
-            self.set_next_attempt_now()
+            self.make_due()
             self.cron()
             submission = self.submission(invoice)
             delays.append(
@@ -210,14 +210,3 @@ class FailureTest(FrameworkTestCase):
         after = (schema._wsdl_client.cache_info().misses,
             schema._xml_schema.cache_info().misses)
         self.assertEqual(before, after)
-
-    def set_next_attempt_now(self):
-        from tests import tools
-        from trytond.pool import Pool
-
-        def reset():
-            Submission = Pool().get('account.einvoice.submission')
-            Submission.write(
-                Submission.search([('state', '=', 'pending')]),
-                {'next_attempt': None})
-        tools.call(reset)

@@ -109,23 +109,14 @@ def call(func, *args, user=0, company=None, commit=True, context=None,
             return result
 
 
-def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
-    "Create a company with a chart, fiscal year, party, tax and product"
+def setup_books(company):
+    """Give company a chart of accounts with taxes and this year's fiscal
+    year (sequences and periods), the admin user working in it"""
     from trytond.modules.account.tests import create_chart, get_fiscalyear
     from trytond.modules.account_invoice.tests import set_invoice_sequences
-    from trytond.modules.company.tests import create_company, set_company
+    from trytond.modules.company.tests import set_company
     from trytond.pool import Pool
-    pool = Pool()
-    Account = pool.get('account.account')
-    Tax = pool.get('account.tax')
-    Party = pool.get('party.party')
-    PaymentTerm = pool.get('account.invoice.payment_term')
-    Configuration = pool.get('account.configuration')
-
-    User = pool.get('res.user')
-    company = create_company(name=company_name)
-    company.party.identifiers = [{'code': tax_id}]
-    company.party.save()
+    User = Pool().get('res.user')
     admin, = User.search([('login', '=', 'admin')])
     User.write([admin], {
             'companies': [('add', [company.id])],
@@ -136,6 +127,24 @@ def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
         fiscalyear = set_invoice_sequences(get_fiscalyear(company))
         fiscalyear.save()
         fiscalyear.create_period([fiscalyear])
+
+
+def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
+    "Create a company with a chart, fiscal year, party, tax and product"
+    from trytond.modules.company.tests import create_company, set_company
+    from trytond.pool import Pool
+    pool = Pool()
+    Account = pool.get('account.account')
+    Tax = pool.get('account.tax')
+    Party = pool.get('party.party')
+    PaymentTerm = pool.get('account.invoice.payment_term')
+    Configuration = pool.get('account.configuration')
+
+    company = create_company(name=company_name)
+    company.party.identifiers = [{'code': tax_id}]
+    company.party.save()
+    setup_books(company)
+    with set_company(company):
         revenue, = Account.search([
                 ('type.revenue', '=', True), ('closed', '!=', True),
                 ('company', '=', company.id)], limit=1)
