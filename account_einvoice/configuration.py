@@ -18,8 +18,8 @@ EXPIRY_WARNING_DAYS = 30
 
 
 class Configuration(DeactivableMixin, ModelSQL, ModelView):
-    "E-Invoice Authority Configuration"
     __name__ = 'account.einvoice.configuration'
+    __string__ = "E-Invoice Authority Configuration"
 
     company = fields.Many2One(
         'company.company', "Company", required=True, ondelete='CASCADE')

@@ -41,8 +41,8 @@ def worker_id():
 
 
 class Exchange(ModelSQL, ModelView):
-    "E-Invoice Exchange"
     __name__ = 'account.einvoice.exchange'
+    __string__ = "E-Invoice Exchange"
 
     company = fields.Many2One(
         'company.company', "Company", required=True, readonly=True)
@@ -98,8 +98,8 @@ class Exchange(ModelSQL, ModelView):
 
 
 class Outcome(ModelSQL, ModelView):
-    "E-Invoice Exchange Outcome"
     __name__ = 'account.einvoice.exchange.outcome'
+    __string__ = "E-Invoice Exchange Outcome"
 
     exchange = fields.Many2One(
         'account.einvoice.exchange', "Exchange", ondelete='CASCADE',

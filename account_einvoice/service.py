@@ -6,7 +6,7 @@
 A country module subclasses :class:`EinvoiceService` and returns it from
 ``account.einvoice.configuration.get_service`` for its selection value.
 The framework owns everything else: claiming work, committing, history,
-retries, recovery.  See ``doc/design.rst``.
+retries, recovery.  See ``doc/account_einvoice/design.rst``.
 """
 import re
 from dataclasses import dataclass, field

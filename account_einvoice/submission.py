@@ -28,8 +28,8 @@ OPERATIONS = [
 
 
 class Submission(ModelSQL, ModelView):
-    "E-Invoice Submission"
     __name__ = 'account.einvoice.submission'
+    __string__ = "E-Invoice Submission"
 
     invoice = fields.Many2One(
         'account.invoice', "Invoice", required=True, readonly=True,

@@ -10,6 +10,7 @@ invoice is sent and kept once AFIP authorized it with a CAE.
 import logging
 from decimal import Decimal
 
+from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
@@ -17,6 +18,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from . import afip
 from .configuration import SERVICE
+from .exceptions import VoucherCancelError
 
 logger = logging.getLogger(__name__)
 AR_POSTED = {
@@ -264,6 +266,22 @@ class Invoice(metaclass=PoolMeta):
     def post(cls, invoices):
         super().post(invoices)
         cls._ar_authorize_now(invoices)
+
+    @classmethod
+    def cancel(cls, invoices):
+        # AFIP has no cancellation: an authorized voucher (or one that may
+        # be) is undone by a credit note.
+        for invoice in invoices:
+            submission = (invoice.einvoice_submissions[0]
+                if invoice.einvoice_submissions else None)
+            if (submission
+                    and submission.configuration.service == SERVICE
+                    and (submission.registered or submission.exchange
+                        or submission.needs_query)):
+                raise VoucherCancelError(gettext(
+                        'account_einvoice_ar.msg_cancel_reported',
+                        invoice=invoice.rec_name))
+        super().cancel(invoices)
 
     @classmethod
     def _ar_authorize_now(cls, invoices):

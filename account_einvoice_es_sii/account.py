@@ -37,14 +37,14 @@ OPERATION_KEYS = [
     ('08', "08 - IPSI / IGIC operations"),
     ('09', "09 - Travel agency on behalf of others / intra-EU acquisitions"),
     ('10', "10 - Collections on behalf of third parties"),
-    ('11', "11 - Business premises lease"),
-    ('12', "12 - Premises lease (withholding)"),
+    ('11', "11 - Business premises lease subject to withholding"),
+    ('12', "12 - Business premises lease not subject to withholding"),
     ('13', "13 - Premises lease (with and without withholding) / "
         "import without DUA"),
     ('14', "14 - Public works certifications (pending VAT)"),
     ('15', "15 - Successive tract supplies (pending VAT)"),
-    ('16', "16 - OSS / IOSS"),
-    ('17', "17 - Other special regimes"),
+    ('16', "16 - First half of 2017 and invoices before joining the SII"),
+    ('17', "17 - OSS / IOSS"),
     ]
 EXEMPT_KEYS = {'E1', 'E2', 'E3', 'E4', 'E5', 'E6'}
 NOT_SUBJECT_KEYS = {'NS', 'NL'}

@@ -29,7 +29,7 @@ def source_hash():
     for module in MODULES:
         for directory, _, files in sorted(os.walk(os.path.join(ROOT, module))):
             for name in sorted(files):
-                if name.endswith(('.py', '.xml', '.cfg')):
+                if name.endswith(('.py', '.xml', '.cfg', '.po')):
                     with open(os.path.join(directory, name), 'rb') as fp:
                         digest.update(name.encode() + fp.read())
     return digest.hexdigest()[:10]

@@ -47,8 +47,9 @@ TAXES = {
     }
 
 
-def create_sii_base(company_nif):
-    "Company, chart, fiscal year, taxes, parties and products"
+def create_sii_base(company_nif, currency=None):
+    """Company (in currency, default a test one), chart, fiscal year, taxes,
+    parties and products"""
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
@@ -61,7 +62,7 @@ def create_sii_base(company_nif):
     Uom = pool.get('product.uom')
     Template = pool.get('product.template')
 
-    company = create_company(name="SANDBOX EMPRESA SL")
+    company = create_company(name="SANDBOX EMPRESA SL", currency=currency)
     company.party.identifiers = [{'type': 'es_vat', 'code': company_nif}]
     company.party.save()
     company.cancel_invoice_out = True

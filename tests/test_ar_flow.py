@@ -16,6 +16,17 @@ class ArFlowTest(ArTestCase):
         self.assertEqual(info['legal'], f"{POS:05d}-{info['nro']:08d}")
         self.assertEqual(self.caes()[self.key(info)], 1)
 
+    def test_authorized_invoice_cannot_be_cancelled(self):
+        "AFIP has no cancellation: staff are told to issue a credit note"
+        from trytond.modules.account_einvoice_ar.exceptions import (
+            VoucherCancelError)
+        invoice, = self.post(party='ri')
+        self.cron()
+        with self.assertRaises(VoucherCancelError) as context:
+            self.cancel_invoices([invoice])
+        self.assertIn('credit note', context.exception.message)
+        self.assertEqual(self.invoice(invoice)['state'], 'accepted')
+
     def test_classes_and_credit_note(self):
         "A and B invoices, an A credit note with CbtesAsoc, a C invoice"
         a, = self.post(party='ri')
