@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
+# The web client (sao) and Playwright, pinned in tests/browser/package*.json
+NODE_DIR ?= var/node
+NODE_STAMP = $(NODE_DIR)/.installed-stamp
+NODE_LOCK = tests/browser/package.json tests/browser/package-lock.json
+# make demo ARGS=--no-server (or DEMO_NO_SERVER=1): no server at the end
+ARGS ?=
 
-.PHONY: venv test demo bench lint doc po
+.PHONY: venv node node-if-npm test demo demo-cron bench lint doc po
 
 venv: $(STAMP)
 
@@ -14,14 +20,31 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install -q -e '.[test,postgresql]' flake8 isort sphinx
 	touch $(STAMP)
 
-test: venv
+$(NODE_STAMP): $(NODE_LOCK)
+	mkdir -p $(NODE_DIR)
+	cp $(NODE_LOCK) $(NODE_DIR)/
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --legacy-peer-deps
+	touch $@
+
+node: $(NODE_STAMP)
+
+# Without npm the demo serves no web client and the browser test skips.
+node-if-npm:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory node; \
+	else echo "npm not found: no web client (apt-get install npm)"; fi
+
+test: venv node-if-npm
 	$(BIN)/python -m tests.run
 
-# Until the full demo lands, the demo walks the framework scenario against
-# the sandbox on SQLite.
-demo: venv
-	TRYTOND_DATABASE_URI=sqlite:// $(BIN)/python -m tests.run \
-		trytond.modules.account_einvoice.tests.test_scenario
+# A Spanish and an Argentine company reporting to the sandbox, then the
+# Tryton server with the web client until Ctrl-C (see tests/demo.py).
+demo: venv node-if-npm
+	$(BIN)/python -m tests.demo $(ARGS)
+
+# Run the e-invoice cron of a running demo again (after a Reschedule).
+demo-cron: venv
+	$(BIN)/python -m tests.demo cron
 
 bench: venv
 	$(BIN)/python -m tests.bench_framework
@@ -44,5 +67,5 @@ po: venv
 	TRYTOND_DATABASE__URI=sqlite:// TRYTOND_DATABASE__PATH=$(CURDIR)/$(PO_DB) \
 	TRYTONPASSFILE=$(PO_DB)/password $(BIN)/trytond-admin -d po \
 		-u account_einvoice account_einvoice_es_sii account_einvoice_ar \
-		--activate-dependencies -l es --email admin@example.com \
+		--activate-dependencies -l es \
 		--export-translations

@@ -51,6 +51,9 @@ class Submission(ModelSQL, ModelView):
         'get_invoice_field', searcher='search_invoice_field')
     total_amount = fields.Function(
         fields.Numeric("Total", digits=(16, 2)), 'get_invoice_field')
+    service = fields.Function(
+        fields.Char("Service"), 'get_service_code',
+        searcher='search_service_code')
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     operation = fields.Selection(OPERATIONS, "Operation", readonly=True,
         help="What the next request asks the authority to do.")
@@ -156,6 +159,13 @@ class Submission(ModelSQL, ModelView):
 
     def get_service(self):
         return self.configuration.get_service()
+
+    def get_service_code(self, name):
+        return self.configuration.service
+
+    @classmethod
+    def search_service_code(cls, name, clause):
+        return [('configuration.service',) + tuple(clause[1:])]
 
     # -- Creation from invoices ------------------------------------------
     @classmethod

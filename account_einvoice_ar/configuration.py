@@ -69,10 +69,13 @@ class Configuration(metaclass=PoolMeta):
 class Submission(metaclass=PoolMeta):
     __name__ = 'account.einvoice.submission'
 
-    ar_cae_due_date = fields.Date("CAE Due Date", readonly=True)
+    ar_cae_due_date = fields.Date("CAE Due Date", readonly=True,
+        states={'invisible': Eval('service') != SERVICE})
     ar_resync = fields.Boolean("Resynchronise", readonly=True,
+        states={'invisible': Eval('service') != SERVICE},
         help="Ask AFIP for the last number before numbering it again.")
-    ar_retries = fields.Integer("Renumbered", readonly=True)
+    ar_retries = fields.Integer("Renumbered", readonly=True,
+        states={'invisible': Eval('service') != SERVICE})
 
     @classmethod
     def default_ar_resync(cls):
