@@ -36,7 +36,6 @@ def create_base():
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
-    Account = pool.get('account.account')
     Tax = pool.get('account.tax')
     Party = pool.get('party.party')
     PaymentTerm = pool.get('account.invoice.payment_term')
@@ -56,11 +55,8 @@ def create_base():
     company.party.identifiers = [{'type': 'ar_vat', 'code': COMPANY_CUIT}]
     company.party.ar_iva_condition = '1'
     company.party.save()
-    tools.setup_books(company)
+    revenue = tools.setup_books(company)['revenue']
     with set_company(company):
-        revenue, = Account.search([
-                ('type.revenue', '=', True), ('closed', '!=', True),
-                ('company', '=', company.id)], limit=1)
         template, = Tax.search([('company', '=', company.id)], limit=1)
 
         def tax(name, rate, **values):

@@ -11,20 +11,11 @@ The database is TRYTOND_DATABASE_URI (SQLite file by default), named
 ``bench_einvoice_ar``.
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 
-
-def setup_database():
-    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
-    os.environ['DB_NAME'] = 'bench_einvoice_ar'
-    os.environ.pop('DB_CACHE', None)
-    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
-        os.environ.setdefault(
-            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='bench-ar-'))
+from tests import tools
 
 
 def main(argv):
@@ -32,9 +23,9 @@ def main(argv):
     parser.add_argument('--invoices', type=int, default=1000)
     parser.add_argument('--round', type=int, default=100)
     options = parser.parse_args(argv)
-    setup_database()
+    tools.bench_database('bench_einvoice_ar')
 
-    from tests import ar_case, tools
+    from tests import ar_case
     test_tryton = tools.trytond_setup()
     from tests.sandbox import Sandbox
     from trytond.pool import Pool

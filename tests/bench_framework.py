@@ -12,20 +12,11 @@ The database is TRYTOND_DATABASE_URI (SQLite file by default), named
 ``bench_einvoice``.
 """
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
 
-
-def setup_database():
-    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
-    os.environ['DB_NAME'] = 'bench_einvoice'
-    os.environ.pop('DB_CACHE', None)
-    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
-        os.environ.setdefault(
-            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='bench-'))
+from tests import tools
 
 
 def main(argv):
@@ -36,9 +27,8 @@ def main(argv):
     parser.add_argument('--profile', action='store_true',
         help="print where the cron spends its time")
     options = parser.parse_args(argv)
-    setup_database()
+    tools.bench_database('bench_einvoice')
 
-    from tests import tools
     test_tryton = tools.trytond_setup()
     from tests.sandbox import Sandbox
     from trytond.pool import Pool

@@ -30,16 +30,9 @@ import tempfile
 import time
 from functools import partial
 
+from tests import tools
+
 print = partial(print, flush=True)
-
-
-def setup_database():
-    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
-    os.environ['DB_NAME'] = 'bench_sii'
-    os.environ.pop('DB_CACHE', None)
-    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
-        os.environ.setdefault(
-            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='bench-sii-'))
 
 
 def rss_mib():
@@ -50,7 +43,6 @@ def report_pending(state):
     "Child process: bulk pending submissions, one cron run; print JSON"
     from trytond import config
     config.update_etc(state['config'])
-    from tests import tools
     from tests.sii_case import bulk_submissions
     tools.trytond_setup()
     from trytond.pool import Pool
@@ -87,13 +79,12 @@ def main(argv):
     parser.add_argument('--profile', action='store_true')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
-    setup_database()
+    tools.bench_database('bench_sii')
     if options.child:
         with open(options.child) as fp:
             report_pending(json.load(fp))
         return 0
 
-    from tests import tools
     test_tryton = tools.trytond_setup()
     from tests.sandbox import Sandbox
     from tests.sii_case import create_invoice, create_sii_base

@@ -53,7 +53,6 @@ def create_sii_base(company_nif, currency=None):
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
-    Account = pool.get('account.account')
     Tax = pool.get('account.tax')
     Party = pool.get('party.party')
     PaymentTerm = pool.get('account.invoice.payment_term')
@@ -68,14 +67,9 @@ def create_sii_base(company_nif, currency=None):
     company.cancel_invoice_out = True
     company.save()
     result = {'company': company.id}
-    tools.setup_books(company)
+    accounts = tools.setup_books(company)
+    revenue, expense = accounts['revenue'], accounts['expense']
     with set_company(company):
-        revenue, = Account.search([
-                ('type.revenue', '=', True), ('closed', '!=', True),
-                ('company', '=', company.id)], limit=1)
-        expense, = Account.search([
-                ('type.expense', '=', True), ('closed', '!=', True),
-                ('company', '=', company.id)], limit=1)
         chart_tax, = Tax.search([('company', '=', company.id)], limit=1)
         result.update(revenue=revenue.id, expense=expense.id)
         taxes = {}

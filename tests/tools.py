@@ -111,12 +111,15 @@ def call(func, *args, user=0, company=None, commit=True, context=None,
 
 def setup_books(company):
     """Give company a chart of accounts with taxes and this year's fiscal
-    year (sequences and periods), the admin user working in it"""
+    year (sequences and periods), the admin user working in it; return its
+    revenue and expense accounts"""
     from trytond.modules.account.tests import create_chart, get_fiscalyear
     from trytond.modules.account_invoice.tests import set_invoice_sequences
     from trytond.modules.company.tests import set_company
     from trytond.pool import Pool
-    User = Pool().get('res.user')
+    pool = Pool()
+    User = pool.get('res.user')
+    Account = pool.get('account.account')
     admin, = User.search([('login', '=', 'admin')])
     User.write([admin], {
             'companies': [('add', [company.id])],
@@ -127,6 +130,12 @@ def setup_books(company):
         fiscalyear = set_invoice_sequences(get_fiscalyear(company))
         fiscalyear.save()
         fiscalyear.create_period([fiscalyear])
+        accounts = {}
+        for kind in ['revenue', 'expense']:
+            accounts[kind], = Account.search([
+                    ('type.' + kind, '=', True), ('closed', '!=', True),
+                    ('company', '=', company.id)], limit=1)
+    return accounts
 
 
 def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
@@ -134,7 +143,6 @@ def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
     from trytond.modules.company.tests import create_company, set_company
     from trytond.pool import Pool
     pool = Pool()
-    Account = pool.get('account.account')
     Tax = pool.get('account.tax')
     Party = pool.get('party.party')
     PaymentTerm = pool.get('account.invoice.payment_term')
@@ -143,14 +151,9 @@ def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
     company = create_company(name=company_name)
     company.party.identifiers = [{'code': tax_id}]
     company.party.save()
-    setup_books(company)
+    accounts = setup_books(company)
+    revenue, expense = accounts['revenue'], accounts['expense']
     with set_company(company):
-        revenue, = Account.search([
-                ('type.revenue', '=', True), ('closed', '!=', True),
-                ('company', '=', company.id)], limit=1)
-        expense, = Account.search([
-                ('type.expense', '=', True), ('closed', '!=', True),
-                ('company', '=', company.id)], limit=1)
         tax, = Tax.search([('company', '=', company.id)], limit=1)
         party = Party(name="Customer", addresses=[{}])
         party.save()
@@ -266,6 +269,17 @@ def run_queue():
         t.commit()
     for task_id in ids:
         run_task(pool, task_id)
+
+
+def bench_database(name):
+    """Use a database of its own for a benchmark: named name, without the
+    tests' cache, in a temporary folder on SQLite"""
+    os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
+    os.environ['DB_NAME'] = name
+    os.environ.pop('DB_CACHE', None)
+    if os.environ['TRYTOND_DATABASE_URI'].startswith('sqlite'):
+        os.environ.setdefault(
+            'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix=name + '-'))
 
 
 def worker(config_path, *args, wait=True, **kwargs):
