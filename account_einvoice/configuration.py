@@ -11,8 +11,10 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from . import policy
 from .certificate import load_certificate
-from .exceptions import CertificateError, SubmissionError
+from .exceptions import (
+    CertificateError, EndpointError, ServiceFailure, SubmissionError)
 
 EXPIRY_WARNING_DAYS = 30
 
@@ -37,8 +39,10 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
         "[account_einvoice_certificate] section of the trytond "
         "configuration.")
     endpoint_host = fields.Char("Endpoint Host",
-        help="Replace the scheme, host and port of the authority's official "
-        "address (e.g. a local sandbox). Leave empty for the official one.")
+        help="Replace the host and port of the authority's official address "
+        "(e.g. https://sandbox.example.com:8443). Only https and the hosts "
+        "the server administrator allows in the trytond configuration. "
+        "Leave empty for the official one.")
     batch_size = fields.Integer("Batch Size",
         domain=['OR', ('batch_size', '=', None), ('batch_size', '>', 0)],
         help="Records per request; empty for the authority's limit.")
@@ -96,6 +100,11 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
             if not configuration.certificate_name:
                 continue
             try:
+                problem = policy.certificate_problem(
+                    configuration.certificate_name, configuration.company)
+                if problem:
+                    # Nothing about another company's certificate is shown
+                    raise CertificateError(problem)
                 certificate = configuration.get_certificate()
             except CertificateError as exception:
                 if 'certificate_status' in result:
@@ -122,6 +131,30 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
                 'account_einvoice.msg_certificate_status_expiring',
                 days=(certificate.not_after - now).days)
         return gettext('account_einvoice.msg_certificate_status_valid')
+
+    @classmethod
+    def validate_fields(cls, configurations, field_names):
+        super().validate_fields(configurations, field_names)
+        if field_names is None or field_names & {
+                'company', 'certificate_name', 'endpoint_host'}:
+            for configuration in configurations:
+                configuration.check_operator_policy()
+
+    def check_operator_policy(self):
+        """Refuse what the server operator does not allow: an endpoint
+        override elsewhere than an allowed https host, a certificate
+        declared for other companies (one declared for none may be set
+        now; nothing is sent with it until it is declared)."""
+        if self.endpoint_host:
+            problem = policy.endpoint_problem(self.endpoint_host)
+            if problem:
+                raise EndpointError(problem)
+        if self.certificate_name and self.company:
+            status = policy.certificate_status(
+                self.certificate_name, self.company.id)
+            if status == policy.OTHER:
+                raise CertificateError(policy.certificate_problem(
+                        self.certificate_name, self.company))
 
     @classmethod
     def create(cls, vlist):
@@ -160,23 +193,47 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
         return load_certificate(self.certificate_name)
 
     def check_certificate_usable(self):
-        "Raise CertificateError when sending must not even be tried"
+        """Raise CertificateError when sending must not even be tried:
+        the certificate is missing, expired or not declared for the
+        company by the server operator"""
         certificate = self.get_certificate()
         if certificate.expired():
             raise CertificateError(gettext(
                     'account_einvoice.msg_certificate_expired',
                     name=self.certificate_name,
                     date=certificate.not_after.isoformat(' ', 'minutes')))
+        problem = policy.certificate_problem(
+            self.certificate_name, self.company)
+        if problem:
+            raise CertificateError(problem)
         return certificate
 
+    def check_endpoint(self):
+        "Raise ServiceFailure when the endpoint override may not be used"
+        if self.endpoint_host:
+            problem = policy.endpoint_problem(self.endpoint_host)
+            if problem:
+                raise ServiceFailure('configuration', problem)
+
+    def check_sending(self):
+        """Raise ServiceFailure('configuration') unless a call of any kind
+        may be made with this configuration now"""
+        try:
+            self.check_certificate_usable()
+        except CertificateError as exception:
+            raise ServiceFailure('configuration', exception.message)
+        self.check_endpoint()
+
     def override_url(self, url):
+        """Apply the endpoint override to url; raise ServiceFailure when
+        the server operator does not allow it"""
         if not self.endpoint_host:
             return url
-        host = urlsplit(self.endpoint_host)
+        self.check_endpoint()
+        host = urlsplit(self.endpoint_host.strip())
         parts = urlsplit(url)
         return urlunsplit(
-            (host.scheme or parts.scheme, host.netloc, parts.path,
-                parts.query, parts.fragment))
+            ('https', host.netloc, parts.path, parts.query, parts.fragment))
 
     @classmethod
     @ModelView.button

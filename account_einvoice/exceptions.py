@@ -12,6 +12,10 @@ class CertificateError(EinvoiceError):
     pass
 
 
+class EndpointError(EinvoiceError):
+    pass
+
+
 class SchemaError(EinvoiceError):
     pass
 
@@ -29,13 +33,29 @@ class ServiceFailure(Exception):
     - 'transient': the authority refused it for now (busy); retry later;
     - 'configuration': our setup is wrong (certificate, credentials);
       retry later and notify the accounting staff.
+
+    `retry_at` (a datetime) replaces the backoff when the service knows
+    when trying again makes sense.
     """
     KINDS = {'not_sent', 'unknown', 'transient', 'configuration'}
 
-    def __init__(self, kind, message, code=None, response=None):
+    def __init__(self, kind, message, code=None, response=None,
+            retry_at=None):
         assert kind in self.KINDS, kind
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.code = code
         self.response = response
+        self.retry_at = retry_at
+
+
+class RecordError(Exception):
+    """One record cannot be sent as it is (e.g. a value XML cannot carry).
+
+    Raised while checking or building, it refuses that record alone;
+    `reason` (a text or a LocalMessage) says which field and why."""
+
+    def __init__(self, reason):
+        super().__init__(str(reason))
+        self.reason = reason

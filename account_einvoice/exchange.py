@@ -5,11 +5,13 @@ import datetime as dt
 import os
 import socket
 
-from sql import Column
+from sql import Column, Null
 
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
+
+from .local_message import render, stored_values
 
 STATES = [
     ('in_flight', "In Flight"),
@@ -57,6 +59,12 @@ class Exchange(ModelSQL, ModelView):
     soap_operation = fields.Char("SOAP Operation", readonly=True)
     endpoint = fields.Char("Endpoint", readonly=True)
     started = fields.DateTime("Started", readonly=True)
+    sent = fields.Timestamp("Sent", readonly=True,
+        help="When the request left for the authority (committed just "
+        "before the call); empty while it has not been sent.")
+    failure = fields.Char("Failure", readonly=True,
+        help="The kind of failure of the call (not_sent, unknown, "
+        "transient, configuration).")
     duration = fields.Float("Duration (s)", digits=(16, 3), readonly=True)
     state = fields.Selection(STATES, "State", readonly=True)
     result = fields.Char("Result", readonly=True,
@@ -89,6 +97,20 @@ class Exchange(ModelSQL, ModelView):
             Index(t, (t.state, Index.Equality(cardinality='low')),
                 where=t.state.in_(['in_flight', 'recovering'])))
 
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        table = cls.__table__()
+        created = not table_h.column_exist('sent')
+        super().__register__(module)
+        if created:
+            # Before this column, every stored request may have been sent
+            # when its exchange started.
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.sent], [table.started],
+                    where=table.request_id != Null))
+
     def get_rec_name(self, name):
         return f'{self.soap_operation or self.kind} @ {self.started}'
 
@@ -114,7 +136,12 @@ class Outcome(ModelSQL, ModelView):
     operation = fields.Char("Operation", readonly=True)
     state = fields.Selection(OUTCOME_STATES, "Outcome", readonly=True)
     code = fields.Char("Code", readonly=True)
-    message = fields.Text("Message", readonly=True)
+    message = fields.Function(fields.Text("Message"),
+        'get_message', searcher='search_message')
+    message_text = fields.Text("Message as Stored", readonly=True,
+        help="The authority's text, or ours in the writer's language.")
+    message_id = fields.Char("Message ID", readonly=True)
+    message_params = fields.Dict(None, "Message Parameters", readonly=True)
     reference = fields.Char("Reference", readonly=True)
 
     @classmethod
@@ -124,6 +151,20 @@ class Outcome(ModelSQL, ModelView):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.submission, Index.Range())))
+
+    @classmethod
+    def __register__(cls, module):
+        # message became a Function field rendered in the reader's language
+        cls.__table_handler__(module).column_rename('message', 'message_text')
+        super().__register__(module)
+
+    def get_message(self, name):
+        return render(
+            self.message_text, self.message_id, self.message_params)
+
+    @classmethod
+    def search_message(cls, name, clause):
+        return [('message_text',) + tuple(clause[1:])]
 
     @classmethod
     def log(cls, rows):
@@ -139,14 +180,27 @@ class Outcome(ModelSQL, ModelView):
         table = cls.__table__()
         names = [
             'exchange', 'submission', 'operation', 'state', 'code',
-            'message', 'reference']
-        columns = [Column(table, n) for n in names] + [
+            'reference']
+        message_names = ['message_text', 'message_id', 'message_params']
+        params = cls.message_params.sql_format
+        columns = [Column(table, n) for n in names + message_names] + [
             table.create_uid, table.create_date]
         now = dt.datetime.now()
+        stored = {}
         for chunk in grouped_slice(rows, 500):
-            cursor.execute(*table.insert(columns, [
-                        [row.get(n) for n in names]
-                        + [transaction.user, now] for row in chunk]))
+            values = []
+            for row in chunk:
+                # the same message is often logged for a whole batch
+                message = row.get('message')
+                if message not in stored:
+                    message_values = stored_values(message)
+                    message_values['message_params'] = params(
+                        message_values['message_params'])
+                    stored[message] = [
+                        message_values[n] for n in message_names]
+                values.append([row.get(n) for n in names]
+                    + stored[message] + [transaction.user, now])
+            cursor.execute(*table.insert(columns, values))
 
     def get_exchange_field(self, name):
         if not self.exchange:

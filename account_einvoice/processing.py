@@ -12,6 +12,13 @@
 An exchange left in flight (crash, lost answer) and every answer that may
 have been processed without us knowing mark its submissions "outcome
 unknown"; they are then queried before anything is sent again.
+
+A request may stay in the authority's hands after its sender gave up or
+died: the time it was sent is committed right before the call, and no
+answer "not held" is believed before the request's window (connect and
+read timeouts plus ``in_flight_margin``) and ``confirm_delay`` have passed
+since then; a sooner "not found" is asked again later.  A batch is sent
+only while its exchange is still in flight for this process.
 """
 import datetime as dt
 import logging
@@ -27,11 +34,14 @@ from sql import For, Null
 from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.pool import Pool
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
 from . import transport
 from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
+from .isolation import isolate, refusal
+from .local_message import LocalMessage
 from .schema import validate_records
 from .submission import backoff
 
@@ -42,6 +52,9 @@ CLAIM_RETRIES = 10
 MAX_CLAIMS_PER_RUN = 3
 # seconds between claims when a service deferred everything it was given
 DEFER_DELAY = 0.2
+# consecutive failed batches that stop a run (and pause the configuration)
+MAX_FAILURES = 3
+RUN_STOPPERS = {'transient', 'unknown', 'not_sent'}
 
 
 @dataclass
@@ -54,6 +67,14 @@ class Batch:
 
 def _option(name, default):
     return config.getfloat('account_einvoice', name, default=default)
+
+
+def _window(service=None):
+    """Seconds a request may stay in the authority's hands after it was
+    sent, whether its sender waits for the answer or not"""
+    read = getattr(service, 'timeout', None) or _option('timeout', 60)
+    return (_option('connect_timeout', 10) + read
+        + _option('in_flight_margin', 60))
 
 
 def _chunks(items, size):
@@ -97,7 +118,8 @@ class Processor:
         self.recover_stale()
         waited = 0
         patience = _option('defer_wait', 10)
-        while True:
+        failures = 0
+        while failures < MAX_FAILURES:
             batches = self.claim()
             if not batches:
                 if self.deferred and waited < patience:
@@ -107,8 +129,68 @@ class Processor:
                     waited += DEFER_DELAY
                     continue
                 break
-            for batch in batches:
-                self.execute(batch)
+            for i, batch in enumerate(batches):
+                if failures >= MAX_FAILURES:
+                    # The authority is failing: leave the rest for later
+                    # instead of turning the backlog into failures.
+                    self.release([b.exchange for b in batches[i:]],
+                        gettext('account_einvoice.msg_exchange_run_stopped',
+                            count=failures))
+                    Transaction().commit()
+                    break
+                if self.execute(batch) in RUN_STOPPERS:
+                    failures += 1
+                else:
+                    failures = 0
+        if failures >= MAX_FAILURES:
+            self.pause()
+
+    def pause(self):
+        """Put off the pending submissions of the configuration: its last
+        calls failed in a row, for longer each time they do"""
+        _, Submission, Exchange, _ = self._models()
+        transaction = Transaction()
+        table = Exchange.__table__()
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.select(table.failure,
+                where=(table.configuration == self.configuration_id)
+                & (table.sent != Null)
+                & ~table.state.in_(['in_flight', 'recovering']),
+                order_by=[table.id.desc], limit=MAX_FAILURES * 10))
+        streak = 0
+        for failure, in cursor:
+            if failure not in RUN_STOPPERS:
+                break
+            streak += 1
+        until = dt.datetime.now() + backoff(
+            max(streak // MAX_FAILURES, 1), _option('retry_delay', 60),
+            _option('retry_delay_max', 6 * 3600))
+        submission = Submission.__table__()
+        cursor.execute(*submission.update(
+                [submission.next_attempt], [until],
+                where=(submission.configuration == self.configuration_id)
+                & (submission.state == 'pending')
+                & (submission.exchange == Null)
+                & ((submission.next_attempt == Null)
+                    | (submission.next_attempt < until))))
+        transaction.commit()
+        logger.warning("e-invoice configuration %s: %s failed calls in a "
+            "row, reporting paused until %s", self.configuration_id,
+            streak, until)
+
+    def release(self, exchange_ids, message):
+        """Give back to pending the submissions of exchanges never sent
+        (nothing left this machine: no query is needed)"""
+        _, Submission, Exchange, _ = self._models()
+        for exchange_id in exchange_ids:
+            _active.discard((self.database, exchange_id))
+        Exchange.write(Exchange.browse(exchange_ids), {
+                'state': 'failed',
+                'error': message,
+                })
+        submissions = Submission.search([('exchange', 'in', exchange_ids)])
+        if submissions:
+            Submission.write(submissions, {'exchange': None})
 
     # -- Claim -----------------------------------------------------------
     def claim(self):
@@ -162,7 +244,7 @@ class Processor:
         submissions = Submission.browse(ids)
 
         to_check = [s for s in submissions if not s.needs_query]
-        refused = service.check(to_check) if to_check else {}
+        refused = self._check(service, to_check) if to_check else {}
         if refused:
             self.reject_locally(
                 [s for s in submissions if s.id in refused], refused)
@@ -206,6 +288,19 @@ class Processor:
         transaction.commit()
         return batches
 
+    def _check(self, service, submissions):
+        """The local refusals of service.check; what it cannot check (it
+        raises) is charged to the submissions causing it, refused alone"""
+        results, failures = isolate(service.check, submissions)
+        refused = {}
+        for result in results:
+            refused.update(result)
+        for submission in submissions:
+            if submission.id in failures:
+                refused[submission.id] = refusal(
+                    submission, failures[submission.id], 'check')
+        return refused
+
     def _prepare(self, service, chunk):
         """Let the service prepare a chunk; what it defers is left pending
         and unclaimed (not counted as a claim of this run)."""
@@ -248,6 +343,7 @@ class Processor:
 
     # -- Call ------------------------------------------------------------
     def execute(self, batch):
+        "Send the batch and record the answer; return the failure kind"
         Configuration, Submission, Exchange, _ = self._models()
         transaction = Transaction()
         configuration = Configuration(self.configuration_id)
@@ -257,6 +353,7 @@ class Processor:
         called = False
         response = None
         request = None
+        failed = None
         try:
             try:
                 configuration.check_certificate_usable()
@@ -284,6 +381,10 @@ class Processor:
             transaction.commit()
 
             service.before_call(request)
+            if not self._mark_sent(batch.exchange):
+                logger.info("e-invoice exchange %s was taken over before "
+                    "it was sent", batch.exchange)
+                return
             called = True
             response = service.call(request, data)
             fault = transport.fault(response)
@@ -294,10 +395,13 @@ class Processor:
             else:
                 outcomes = service.parse_query(request, response.body)
         except ServiceFailure as failure:
-            self.fail(batch, failure, called, response or failure.response)
+            response = response or failure.response
+            if self._unprocessed(service, failure, response):
+                failure.kind = 'not_sent'
+            failed = self.fail(batch, failure, called, response)
         except Exception as exception:
             logger.exception("e-invoice exchange %s failed", batch.exchange)
-            self.fail(batch, ServiceFailure('unknown', gettext(
+            failed = self.fail(batch, ServiceFailure('unknown', gettext(
                         'account_einvoice.msg_internal_error',
                         error=f'{exception.__class__.__name__}: {exception}'
                         )), called, response)
@@ -311,11 +415,57 @@ class Processor:
                 transaction.rollback()
         finally:
             _active.discard((self.database, batch.exchange))
+        return failed
+
+    def _mark_sent(self, exchange_id):
+        """Commit that the request leaves now, if the exchange is still in
+        flight for us: a recovery may have taken over a batch that waited
+        too long, and sent it itself"""
+        _, _, Exchange, _ = self._models()
+        transaction = Transaction()
+        if not self._still_ours(exchange_id):
+            transaction.rollback()
+            return False
+        table = Exchange.__table__()
+        transaction.connection.cursor().execute(*table.update(
+                [table.sent], [dt.datetime.now()],
+                where=table.id == exchange_id))
+        transaction.commit()
+        return True
+
+    @staticmethod
+    def _unprocessed(service, failure, response):
+        """Tell whether a failed call's answer is one the authority
+        documents as "request not processed" (e.g. a 503 of its front end)"""
+        return (failure.kind == 'unknown'
+            and response is not None and response.body is None
+            and response.status in service.unprocessed_statuses)
+
+    def _build_request(self, service, exchange, submissions, operation):
+        """service.build_request, refusing alone the submissions it cannot
+        build (it raises for them); None when none is left"""
+        results, failures = isolate(
+            lambda part: service.build_request(part, operation),
+            submissions)
+        if not failures:
+            return results[0], submissions
+        culprits = [s for s in submissions if s.id in failures]
+        self.reject_locally(culprits, {
+                s.id: refusal(s, failures[s.id], 'build')
+                for s in culprits}, exchange=exchange)
+        Transaction().commit()
+        submissions = [s for s in submissions if s.id not in failures]
+        if not submissions:
+            return None, []
+        return service.build_request(submissions, operation), submissions
 
     def build(self, service, exchange, submissions, operation):
         "Build a request that validates, refusing the invalid records"
         for _ in range(3):
-            request = service.build_request(submissions, operation)
+            request, submissions = self._build_request(
+                service, exchange, submissions, operation)
+            if request is None:
+                return None, []
             schema = service.schema(request)
             if schema is None:
                 return request, submissions
@@ -329,10 +479,11 @@ class Processor:
                         errors='; '.join(general[:5])))
             self.reject_locally(
                 [s for s in submissions if s.id in errors],
-                {i: gettext('account_einvoice.msg_record_schema_invalid',
+                {i: LocalMessage('account_einvoice.msg_record_schema_invalid',
                         errors='; '.join(e[:5]))
                     for i, e in errors.items()},
                 exchange=exchange)
+            Transaction().commit()
             submissions = [s for s in submissions if s.id not in errors]
             if not submissions:
                 return None, []
@@ -376,10 +527,11 @@ class Processor:
             kind = 'not_sent'
         if called and not self._still_ours(batch.exchange):
             self._late(batch.exchange, response, failure.message)
-            return
+            return kind
         now = dt.datetime.now()
         exchange = Exchange(batch.exchange)
         exchange.state = 'unknown' if kind == 'unknown' else 'failed'
+        exchange.failure = kind
         exchange.result = gettext(f'account_einvoice.msg_failure_{kind}')
         exchange.error = failure.message
         if response is not None:
@@ -398,7 +550,8 @@ class Processor:
             values = {
                 'exchange': None,
                 'attempts': attempts,
-                'next_attempt': now + backoff(attempts, base, maximum),
+                'next_attempt': (getattr(failure, 'retry_at', None)
+                    or now + backoff(attempts, base, maximum)),
                 'last_error': failure.message,
                 }
             if kind == 'unknown':
@@ -418,6 +571,7 @@ class Processor:
             Configuration(self.configuration_id).record_failure(
                 failure.message)
         transaction.commit()
+        return kind
 
     def record(self, batch, outcomes, response):
         Configuration, Submission, Exchange, Outcome = self._models()
@@ -428,6 +582,9 @@ class Processor:
             return
         exchange = Exchange(batch.exchange)
         submissions = Submission.search([('exchange', '=', batch.exchange)])
+        early = {}
+        if batch.kind == 'query':
+            early = self._too_early(exchange, submissions, outcomes)
         states = Counter()
         groups = defaultdict(list)
         outcome_rows = []
@@ -444,6 +601,18 @@ class Processor:
                         'account_einvoice.msg_outcome_missing'), None)
                 if outcome is not None:
                     code, message = outcome.code, outcome.message
+            elif submission.id in early:
+                # The last request may still be in the authority's hands
+                values = {
+                    'exchange': None,
+                    'needs_query': True,
+                    'next_attempt': early[submission.id],
+                    }
+                row_state, code, message, reference = (
+                    outcome.state, outcome.code, gettext(
+                        'account_einvoice.msg_query_not_held_yet',
+                        date=early[submission.id].replace(microsecond=0)),
+                    None)
             else:
                 if batch.kind == 'send':
                     values = self.after_send(
@@ -514,13 +683,55 @@ class Processor:
                 values.update(state='cancelled', cancel_requested=False)
         return values
 
-    @classmethod
-    def after_query(cls, submission, outcome):
-        done = {
+    @staticmethod
+    def _done(operation):
+        "The states a query may answer that end an operation"
+        return {
             'register': {'accepted', 'accepted_with_errors', 'cancelled'},
             'modify': {'accepted', 'accepted_with_errors', 'cancelled'},
             'cancel': {'cancelled'},
-            }[submission.operation]
+            }[operation]
+
+    def _too_early(self, exchange, submissions, outcomes):
+        """{submission id: when to ask again} for the answers "not held"
+        that cannot be believed yet: the query left before the last request
+        carrying the submission was out of the authority's hands and
+        confirmed once more after confirm_delay"""
+        Configuration, _, Exchange, Outcome = self._models()
+        candidates = [s.id for s in submissions
+            if s.id in outcomes and outcomes[s.id].state != 'unknown'
+            and outcomes[s.id].state not in self._done(s.operation)]
+        if not candidates:
+            return {}
+        service = Configuration(self.configuration_id).get_service()
+        delay = dt.timedelta(
+            seconds=_window(service) + _option('confirm_delay', 60))
+        outcome = Outcome.__table__()
+        table = Exchange.__table__()
+        cursor = Transaction().connection.cursor()
+        last_sent = {}
+        for sub_ids in grouped_slice(candidates):
+            cursor.execute(*outcome.join(table,
+                    condition=outcome.exchange == table.id).select(
+                    outcome.submission, table.sent, table.started,
+                    where=reduce_ids(outcome.submission, sub_ids)
+                    & (table.kind == 'send')))
+            for submission_id, sent, started in cursor:
+                sent = sent or started
+                if sent and sent > last_sent.get(submission_id, sent):
+                    last_sent[submission_id] = sent
+                elif sent:
+                    last_sent.setdefault(submission_id, sent)
+        cursor.execute(*table.select(table.sent, table.started,
+                where=table.id == exchange.id))
+        sent, started = cursor.fetchone()
+        asked = sent or started
+        return {i: sent + delay for i, sent in last_sent.items()
+            if asked < sent + delay}
+
+    @classmethod
+    def after_query(cls, submission, outcome):
+        done = cls._done(submission.operation)
         if outcome.state not in done:
             # The authority does not hold what we sent: safe to send it.
             values = {
@@ -536,15 +747,20 @@ class Processor:
 
     # -- Recovery --------------------------------------------------------
     def recover_stale(self):
-        """Mark the batches a dead or stuck sender left in flight as
-        "outcome unknown" so they are queried before being sent again."""
-        _, Submission, Exchange, Outcome = self._models()
+        """Take back the batches a dead or stuck sender left in flight.
+
+        A batch never sent goes back to pending at once when its sender is
+        dead (nothing left this machine); a sent one is marked "outcome
+        unknown", to be queried, only once the authority cannot be holding
+        the request any more, whatever became of its sender."""
+        Configuration, Submission, Exchange, Outcome = self._models()
         transaction = Transaction()
         transaction.commit()
         database = transaction.database
         cursor = transaction.connection.cursor()
         table = Exchange.__table__()
         query = table.select(table.id, table.worker, table.started,
+            table.sent,
             where=(table.configuration == self.configuration_id)
             & table.state.in_(['in_flight', 'recovering']))
         if database.has_select_for():
@@ -555,14 +771,31 @@ class Processor:
         except backend.DatabaseOperationalError:
             transaction.rollback()
             return
+        if not rows:
+            return
+        window = _window(Configuration(self.configuration_id).get_service())
         timeout = _option('in_flight_timeout', None)
         if timeout is None:
             timeout = (_option('connect_timeout', 10)
                 + 2 * _option('timeout', 60) + 60)
-        cutoff = dt.datetime.now() - dt.timedelta(seconds=timeout)
-        stale = [i for i, worker, started in rows
-            if self._is_stale(i, worker, started, cutoff)]
+        now = dt.datetime.now()
+        unsent, stale = [], []
+        for exchange_id, worker, started, sent in rows:
+            dead = self._dead(exchange_id, worker)
+            if sent is None:
+                if (dead or started is None
+                        or started < now - dt.timedelta(seconds=timeout)):
+                    unsent.append(exchange_id)
+            elif sent < now - dt.timedelta(seconds=window) and (dead
+                    or sent < now - dt.timedelta(seconds=timeout)):
+                stale.append(exchange_id)
+        if unsent:
+            logger.info("released %s e-invoice exchanges never sent",
+                len(unsent))
+            self.release(unsent, gettext(
+                    'account_einvoice.msg_exchange_abandoned_unsent'))
         if not stale:
+            transaction.commit()
             return
         submissions = Submission.search([('exchange', 'in', stale)])
         message = gettext('account_einvoice.msg_exchange_abandoned')
@@ -586,9 +819,9 @@ class Processor:
         logger.info("recovered %s abandoned e-invoice exchanges", len(stale))
         transaction.commit()
 
-    def _is_stale(self, exchange_id, worker, started, cutoff):
-        if started is None or started < cutoff:
-            return True
+    def _dead(self, exchange_id, worker):
+        """Tell whether the sender of an exchange certainly stopped (a
+        process of this host that is gone): nobody will record its answer"""
         host, _, pid = (worker or '').rpartition(':')
         if host != socket.gethostname() or not pid.isdigit():
             return False

@@ -6,13 +6,17 @@
 The trytond option ``[account_einvoice] schema_directory`` names a local
 directory laid out like the authorities' files (``es_sii/...``,
 ``ar_afip/...``).  Without it, or when a file is missing there, the
-official URL is used and fetched once per process.
+official URL is used and fetched once per process through the verified
+HTTPS client of the calls (``ca_bundle``, size and time limits), imports
+included.
 """
 import bisect
 import copy
 import os
+import re
 import threading
 from functools import cache
+from io import BytesIO
 
 from lxml import etree
 
@@ -63,14 +67,41 @@ def locate(relative, url=None):
             name=relative, directory=directory or '-'))
 
 
+def _is_url(location):
+    return location.startswith(('https://', 'http://'))
+
+
+def download(url, requests_session=None):
+    "The content of a schema file at url, or SchemaError"
+    from . import https
+    try:
+        return https.fetch(url, requests_session=requests_session)
+    except Exception as exception:
+        raise SchemaError(gettext(
+                'account_einvoice.msg_schema_download_failed', url=url,
+                error=f'{exception.__class__.__name__}: {exception}'))
+
+
+def _zeep_transport():
+    import zeep
+    import zeep.cache
+
+    from . import https
+
+    class Transport(zeep.Transport):
+        def _load_remote_data(self, url):
+            return download(url, self.session)
+    return Transport(
+        cache=zeep.cache.InMemoryCache(), session=https.new_session())
+
+
 @cache
 def _wsdl_client(location, forbid_entities):
     import zeep
-    import zeep.cache
     settings = zeep.Settings(
         strict=False, xml_huge_tree=True, forbid_entities=forbid_entities)
-    transport = zeep.Transport(cache=zeep.cache.InMemoryCache())
-    return zeep.Client(location, settings=settings, transport=transport)
+    return zeep.Client(
+        location, settings=settings, transport=_zeep_transport())
 
 
 def wsdl_client(location, forbid_entities=True):
@@ -88,17 +119,35 @@ def endpoint(location, service_name, port_name, operation,
     return port.binding_options['address'], soap_action or ''
 
 
+class _Resolver(etree.Resolver):
+    "Imports and includes at an URL come through the verified client"
+
+    def resolve(self, url, pubid, context):
+        if url and _is_url(url):
+            return self.resolve_string(download(url), context, base_url=url)
+
+
+def _schema_parser():
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    parser.resolvers.add(_Resolver())
+    return parser
+
+
 @cache
 def _xml_schema(location):
-    parser = etree.XMLParser(no_network=False, resolve_entities=False)
-    document = etree.parse(location, parser)
+    parser = _schema_parser()
+    if _is_url(location):
+        document = etree.parse(
+            BytesIO(download(location)), parser, base_url=location)
+    else:
+        document = etree.parse(location, parser)
     root = document.getroot()
     if root.tag == f'{{{WSDL}}}definitions':
-        root = _schema_from_wsdl(root)
+        root = _schema_from_wsdl(root, parser)
     return etree.XMLSchema(root)
 
 
-def _schema_from_wsdl(definitions):
+def _schema_from_wsdl(definitions, parser):
     "Build one schema document from the schema embedded in a WSDL"
     schemas = definitions.findall(f'{{{WSDL}}}types/{{{XS}}}schema')
     if len(schemas) != 1:
@@ -107,7 +156,10 @@ def _schema_from_wsdl(definitions):
     nsmap = dict(definitions.nsmap)
     nsmap.update(schema.nsmap)
     nsmap.pop(None, None)
-    root = etree.Element(schema.tag, nsmap=nsmap)
+    # Made by the parser, the new document keeps its resolver and base URL
+    # for the relative imports.
+    root = parser.makeelement(schema.tag, nsmap=nsmap)
+    root.getroottree().docinfo.URL = definitions.getroottree().docinfo.URL
     for name, value in schema.attrib.items():
         root.set(name, value)
     for child in schema:
@@ -119,6 +171,17 @@ def xml_schema(location):
     "The compiled XMLSchema of an XSD (or a WSDL's embedded schema)"
     with _lock:
         return _xml_schema(location)
+
+
+# lxml's enumeration errors list every allowed value (~250 countries)
+_ENUMERATION = re.compile(r'\s*is not an element of the set \{.*?\}', re.S)
+_NAMESPACE = re.compile(r"'\{[^{}']*\}")
+
+
+def short_message(message):
+    "A schema error naming the field and the value, without enumerations"
+    message = _ENUMERATION.sub(' is not an allowed value', message)
+    return _NAMESPACE.sub("'", message)
 
 
 def validate_records(schema, body, records):
@@ -150,7 +213,8 @@ def validate_records(schema, body, records):
         if index >= 0:
             _, last, key = spans[index]
             if error.line <= last:
-                errors.setdefault(key, []).append(error.message)
+                errors.setdefault(key, []).append(
+                    short_message(error.message))
                 continue
-        general.append(error.message)
+        general.append(short_message(error.message))
     return errors, general

@@ -174,6 +174,11 @@ class EinvoiceService:
 
     #: seconds to wait for an answer; None for the configured timeout
     timeout = None
+    #: HTTP statuses of non-SOAP answers the authority documents as "the
+    #: request was not processed" (e.g. refused by its front end before it
+    #: was read): retried later without asking the authority first.  Leave
+    #: empty unless documented: any other answer may follow processing.
+    unprocessed_statuses = frozenset()
 
     def call(self, request, data):
         "Send serialized data; return the parsed transport.Response"

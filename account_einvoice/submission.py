@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import logging
 
 from sql import Null
 
@@ -12,6 +13,9 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
 from .exceptions import SubmissionError
+from .local_message import LocalMessage, render, stored_values
+
+logger = logging.getLogger(__name__)
 
 STATES = [
     ('pending', "Pending"),
@@ -71,7 +75,12 @@ class Submission(ModelSQL, ModelView):
     reference = fields.Char("Reference", readonly=True,
         help="The authority's reference (CSV, CAE...).")
     code = fields.Char("Code", readonly=True)
-    message = fields.Text("Message", readonly=True)
+    message = fields.Function(fields.Text("Message"),
+        'get_message', setter='set_message', searcher='search_message')
+    message_text = fields.Text("Message as Stored", readonly=True,
+        help="The authority's text, or ours in the writer's language.")
+    message_id = fields.Char("Message ID", readonly=True)
+    message_params = fields.Dict(None, "Message Parameters", readonly=True)
     last_error = fields.Text("Last Error", readonly=True)
     outcomes = fields.One2Many(
         'account.einvoice.exchange.outcome', 'submission', "History",
@@ -109,6 +118,12 @@ class Submission(ModelSQL, ModelView):
                 })
 
     @classmethod
+    def __register__(cls, module):
+        # message became a Function field rendered in the reader's language
+        cls.__table_handler__(module).column_rename('message', 'message_text')
+        super().__register__(module)
+
+    @classmethod
     def default_state(cls):
         return 'pending'
 
@@ -134,6 +149,19 @@ class Submission(ModelSQL, ModelView):
 
     def get_rec_name(self, name):
         return self.invoice.rec_name
+
+    def get_message(self, name):
+        return render(
+            self.message_text, self.message_id, self.message_params)
+
+    @classmethod
+    def set_message(cls, submissions, name, value):
+        "Store a text as it is, or a LocalMessage by reference"
+        cls.write(submissions, stored_values(value))
+
+    @classmethod
+    def search_message(cls, name, clause):
+        return [('message_text',) + tuple(clause[1:])]
 
     @classmethod
     def search_rec_name(cls, name, clause):
@@ -241,7 +269,7 @@ class Submission(ModelSQL, ModelView):
         if to_close:
             cls.write(to_close, {
                     'state': 'cancelled',
-                    'message': gettext(
+                    'message': LocalMessage(
                         'account_einvoice.msg_cancelled_before_reported'),
                     })
         if to_flag:
@@ -284,13 +312,12 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def process(cls, submissions):
         "Send the given pending submissions now (queue task)"
-        from .processing import Processor
         by_configuration = {}
         for submission in submissions:
             by_configuration.setdefault(
                 submission.configuration, []).append(submission.id)
         for configuration, ids in by_configuration.items():
-            Processor(configuration, ids=ids).run()
+            cls._run(configuration, ids=ids)
 
     @classmethod
     def send_pending(cls):
@@ -308,7 +335,6 @@ class Submission(ModelSQL, ModelView):
 
     @classmethod
     def _send_pending(cls):
-        from .processing import Processor
         pool = Pool()
         Configuration = pool.get('account.einvoice.configuration')
         company_id = Transaction().context.get('company')
@@ -316,7 +342,32 @@ class Submission(ModelSQL, ModelView):
         if company_id:
             domain.append(('company', '=', company_id))
         for configuration in Configuration.search(domain):
-            Processor(configuration).run()
+            cls._run(configuration)
+
+    @classmethod
+    def _run(cls, configuration, ids=None):
+        """Report for one configuration; what goes wrong unexpectedly is
+        recorded on it and never stops the other configurations"""
+        from .processing import Processor
+        pool = Pool()
+        Configuration = pool.get('account.einvoice.configuration')
+        transaction = Transaction()
+        configuration_id = configuration.id
+        try:
+            Processor(configuration, ids=ids).run()
+        except Exception as exception:
+            logger.exception(
+                "e-invoice configuration %s failed", configuration_id)
+            transaction.rollback()
+            message = gettext('account_einvoice.msg_configuration_crashed',
+                error=f'{exception.__class__.__name__}: {exception}')
+            try:
+                Configuration(configuration_id).record_failure(message)
+                transaction.commit()
+            except Exception:
+                logger.exception("could not record the failure of "
+                    "e-invoice configuration %s", configuration_id)
+                transaction.rollback()
 
     @classmethod
     def copy(cls, submissions, default=None):

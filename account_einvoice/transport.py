@@ -7,20 +7,22 @@ Failures are translated into ServiceFailure kinds; the decisive question is
 whether the authority may have processed the request ('unknown') or
 certainly did not ('not_sent').
 """
-import threading
 import time
 from dataclasses import dataclass
 
 import requests
 from lxml import etree
 
-from trytond import config
+from trytond.i18n import gettext
 
+from . import https
 from .exceptions import ServiceFailure
 from .schema import parse_untrusted
 
 SOAP_ENV = 'http://schemas.xmlsoap.org/soap/envelope/'
-_local = threading.local()
+# Texts of TLS failures caused by keys weaker than the security level
+WEAK_KEY_ERRORS = ('DH_KEY_TOO_SMALL', 'EE_KEY_TOO_SMALL', 'CA_KEY_TOO_SMALL',
+    'KEY_TOO_SMALL', 'key too weak', 'key too small')
 
 
 @dataclass
@@ -43,31 +45,6 @@ def envelope(body, header=None):
     return etree.tostring(root, xml_declaration=True, encoding='UTF-8')
 
 
-def _timeouts():
-    return (
-        config.getfloat('account_einvoice', 'connect_timeout', default=10),
-        config.getfloat('account_einvoice', 'timeout', default=60))
-
-
-def _verify():
-    return config.get('account_einvoice', 'ca_bundle') or True
-
-
-def _session(certificate):
-    sessions = getattr(_local, 'sessions', None)
-    if sessions is None:
-        sessions = _local.sessions = {}
-    key = None
-    if certificate:
-        key = (certificate.cert_path, certificate.key_path)
-    session = sessions.get(key)
-    if session is None:
-        session = sessions[key] = requests.Session()
-        if certificate:
-            session.cert = key
-    return session
-
-
 def _describe(exception):
     text = str(exception)
     return f'{exception.__class__.__name__}: {text}' if text else (
@@ -84,16 +61,31 @@ def post(url, data, soap_action, certificate, timeout=None):
         }
     started = time.monotonic()
     try:
-        connect, read = _timeouts()
-        if timeout is not None:
-            connect, read = min(connect, timeout), timeout
-        reply = _session(certificate).post(
-            url, data=data, headers=headers, timeout=(connect, read),
-            verify=_verify())
-        content = reply.content
+        reply, content, duration = https.request(
+            'POST', url, certificate, timeout=timeout, data=data,
+            headers=headers)
+    except https.TooLarge as exception:
+        # The authority answered, so it may have processed the request:
+        # retried later as 'unknown' (queried before any resend), never as
+        # 'transient' which would send it again.
+        raise ServiceFailure('unknown', gettext(
+                'account_einvoice.msg_response_too_large',
+                size=exception.limit), response=Response(
+                status=exception.reply.status_code,
+                content_type=exception.reply.headers.get('Content-Type', ''),
+                content=exception.prefix,
+                duration=time.monotonic() - started))
+    except https.DeadlineExceeded as exception:
+        raise ServiceFailure('unknown', gettext(
+                'account_einvoice.msg_call_deadline',
+                seconds=round(exception.args[0], 1)))
     except requests.exceptions.SSLError as exception:
         # The TLS handshake failed: the request was not processed, and it
         # is our certificate or trust setup that has to be fixed.
+        if any(t in str(exception) for t in WEAK_KEY_ERRORS):
+            raise ServiceFailure('configuration', gettext(
+                    'account_einvoice.msg_tls_weak_server_key',
+                    host=https.host(url), error=_describe(exception)))
         raise ServiceFailure('configuration', _describe(exception))
     except (requests.exceptions.ConnectTimeout,
             requests.exceptions.InvalidURL,
@@ -109,7 +101,7 @@ def post(url, data, soap_action, certificate, timeout=None):
         status=reply.status_code,
         content_type=reply.headers.get('Content-Type', ''),
         content=content,
-        duration=time.monotonic() - started)
+        duration=duration)
 
 
 def _refused(exception):

@@ -21,18 +21,21 @@ the series, at the next claim.
 import datetime as dt
 import logging
 import threading
+import weakref
 from collections import defaultdict
 from decimal import Decimal
 
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from trytond import config
 from trytond.i18n import gettext
 from trytond.modules.account_einvoice import schema, transport
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
 from trytond.modules.account_einvoice.service import (
     EinvoiceService, Outcome, Request)
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 
 from . import afip, ticket
 
@@ -53,8 +56,27 @@ AUTH_ERRORS = {'600', '601', '602'}
 COMPARED = ['Concepto', 'DocTipo', 'DocNro', 'CbteFch', 'ImpTotal',
     'ImpTotConc', 'ImpNeto', 'ImpOpEx', 'ImpTrib', 'ImpIVA', 'MonId',
     'MonCotiz']
+#: days a voucher may be dated before or after the day it is sent, by
+#: Concepto (AFIP's CbteFch rule, refused with 10016)
+DATE_WINDOW = {'1': 5, '2': 10, '3': 10}
+#: pesos from which a final consumer must be identified (RG 5700/2025)
+IDENTIFICATION_THRESHOLD = Decimal('10000000')
+#: wait for a ticket issued elsewhere whose expiration is unknown (WSAA
+#: tickets last 12 h)
+UNKNOWN_TICKET_WAIT = dt.timedelta(hours=1)
 _limits = {}
 _limits_lock = threading.Lock()
+#: transaction of a run (of the scheduler, or of a posting) ->
+#: {configuration id: ServiceFailure of the login refused with
+#: coe.alreadyAuthenticated}
+_refused_logins = weakref.WeakKeyDictionary()
+
+
+def identification_threshold():
+    "Option consumer_identification_threshold of [account_einvoice_ar]"
+    value = config.get('account_einvoice_ar',
+        'consumer_identification_threshold', default=None)
+    return Decimal(value) if value else IDENTIFICATION_THRESHOLD
 
 
 def _q(tag):
@@ -92,6 +114,44 @@ def _same(name, expected, found):
         except ArithmeticError:
             return False
     return str(expected).strip() == str(found).strip()
+
+
+def _authorized(cae, due, observations):
+    """The Outcome of an approval: accepted only with a CAE and its due
+    date, else unknown (asked again)"""
+    cae = (cae or '').strip()
+    due_date = afip.parse_afip_date(due)
+    missing = [name for name, ok in [
+            ('CAE', len(cae) == 14 and cae.isdigit()),
+            ('CAEFchVto', due_date is not None)] if not ok]
+    if missing:
+        return Outcome('unknown', message=gettext(
+                'account_einvoice_ar.msg_answer_incomplete',
+                missing=', '.join(missing)))
+    return Outcome(
+        'accepted',
+        code=','.join(c for c, _ in observations) or None,
+        message=_text(observations),
+        reference=cae,
+        values={
+            'ar_cae_due_date': due_date,
+            'ar_retries': 0,
+            })
+
+
+def _agreed(outcomes):
+    """One Outcome from the answers given for one voucher: answers that
+    contradict each other leave it unknown (asked again)"""
+    first = outcomes[0]
+    if all((o.state, o.reference, o.code) == (
+                first.state, first.reference, first.code)
+            for o in outcomes[1:]):
+        return first
+    return Outcome('unknown', message=gettext(
+            'account_einvoice_ar.msg_answer_contradictory',
+            answers='; '.join(
+                ' '.join(filter(None, [o.state, o.reference, o.code]))
+                for o in outcomes)))
 
 
 class Voucher:
@@ -211,7 +271,7 @@ class Voucher:
                 'FchVtoPago': afip.afip_date(due),
                 'MonId': currency,
                 'MonCotiz': f'{Decimal(rate).normalize():f}' if rate else '0',
-                'CanMisMonExt': (
+                'CanMisMonExt': None if currency == 'PES' else (
                     'S' if invoice.ar_paid_in_currency else 'N'),
                 'CondicionIVAReceptorId': invoice.ar_receiver_condition,
                 })
@@ -288,9 +348,33 @@ class WSFEService(EinvoiceService):
         return ticket.production_url(self.configuration, url), action
 
     def credentials(self, stale=None):
-        return ticket.get(
-            self.configuration, stale=stale, timeout=self.timeout,
-            login=not self.claiming)
+        """The ticket; after coe.alreadyAuthenticated no other login in the
+        same run, and the retry is timed to the other ticket's expiration"""
+        with _limits_lock:
+            refused = _refused_logins.setdefault(Transaction(), {})
+        failure = refused.get(self.configuration.id)
+        if failure and not self.claiming:
+            raise ServiceFailure(failure.kind, failure.message,
+                code=failure.code, retry_at=failure.retry_at)
+        try:
+            return ticket.get(
+                self.configuration, stale=stale, timeout=self.timeout,
+                login=not self.claiming)
+        except ServiceFailure as failure:
+            if failure.code == 'coe.alreadyAuthenticated':
+                failure.retry_at = self._other_ticket_expiry()
+                refused[self.configuration.id] = failure
+            raise
+
+    def _other_ticket_expiry(self):
+        "Local time at which the ticket AFIP holds has surely expired"
+        expiration = ticket.held_expiration(self.configuration)
+        now = ticket.server_now(self.configuration)
+        if expiration and expiration > now:
+            wait = expiration - now + dt.timedelta(minutes=1)
+        else:
+            wait = UNKNOWN_TICKET_WAIT
+        return dt.datetime.now() + wait
 
     def call(self, request, data):
         "Fill in the credentials; log in again once if they are refused"
@@ -381,11 +465,45 @@ class WSFEService(EinvoiceService):
         except ServiceFailure as failure:
             logger.info("no AFIP ticket before the claim: %s", failure)
         refused = {}
+        today = ticket.server_now(self.configuration).replace(
+            tzinfo=dt.timezone.utc).astimezone(afip.AR_TZ).date()
+        last_dates = {}
         for submission in submissions:
-            message = self.check_invoice(submission.invoice)
+            invoice = submission.invoice
+            message = (self.check_invoice(invoice)
+                or self.check_date(invoice, today, last_dates))
             if message:
                 refused[submission.id] = message
         return refused
+
+    def check_date(self, invoice, today, last_dates):
+        """AFIP's CbteFch rules: within a few days of the day it is sent,
+        not before the last voucher authorized in the series"""
+        date = invoice.invoice_date
+        window = DATE_WINDOW.get(invoice.ar_concept or '1', 5)
+        if abs((date - today).days) > window:
+            return gettext('account_einvoice_ar.msg_date_window',
+                invoice=invoice.rec_name, date=date, days=window,
+                first=today - dt.timedelta(days=window),
+                last=today + dt.timedelta(days=window))
+        series = (invoice.ar_pos.id, invoice.ar_voucher_type)
+        if series not in last_dates:
+            last_dates[series] = self.last_date_here(*series)
+        last = last_dates[series]
+        if last and date < last:
+            return gettext('account_einvoice_ar.msg_date_before_last',
+                invoice=invoice.rec_name, date=date, last=last)
+
+    @staticmethod
+    def last_date_here(pos, voucher_type):
+        "The latest date of the vouchers of a series authorized here"
+        Invoice = Pool().get('account.invoice')
+        invoices = Invoice.search([
+                ('ar_pos', '=', pos),
+                ('ar_voucher_type', '=', voucher_type),
+                ('ar_cae', '!=', None),
+                ], order=[('invoice_date', 'DESC')], limit=1)
+        return invoices[0].invoice_date if invoices else None
 
     def check_invoice(self, invoice):
         if not self.cuit:
@@ -410,6 +528,13 @@ class WSFEService(EinvoiceService):
         if currency != 'PES' and not rate:
             return gettext('account_einvoice_ar.msg_currency_rate',
                 invoice=invoice.rec_name)
+        threshold = identification_threshold()
+        pesos = abs(voucher.amounts['ImpTotal']) * rate
+        if (voucher.klass in {'B', 'C'} and pesos >= threshold
+                and doc_type == afip.WITHOUT_DOCUMENT[0]):
+            return gettext('account_einvoice_ar.msg_consumer_unidentified',
+                invoice=invoice.rec_name, party=invoice.party.rec_name,
+                amount=afip.amount(pesos), threshold=afip.amount(threshold))
         if int(invoice.ar_voucher_type) in afip.NOTES:
             original = invoice.ar_associated_invoice
             if not original:
@@ -550,42 +675,43 @@ class WSFEService(EinvoiceService):
                 code=','.join(c for c, _ in errors) or None)
         numbers = request.context['numbers']
         retries = request.context['retries']
-        outcomes = {}
+        answers = defaultdict(list)
         for detail in details:
             number = (detail.findtext(_q('CbteDesde')) or '').strip()
             submission_id = numbers.get(number)
-            if submission_id is None:
-                continue
-            observations = _messages(
-                detail, f'{_q("Observaciones")}/{_q("Obs")}')
-            codes = [c for c, _ in observations]
-            if (detail.findtext(_q('Resultado')) or '').strip() == 'A':
-                outcomes[submission_id] = Outcome(
-                    'accepted',
-                    code=','.join(codes) or None,
-                    message=_text(observations),
-                    reference=(detail.findtext(_q('CAE')) or '').strip(),
-                    values={
-                        'ar_cae_due_date': afip.parse_afip_date(
-                            detail.findtext(_q('CAEFchVto'))),
-                        'ar_retries': 0,
-                        })
-                continue
-            messages = observations + errors
-            if set(codes) == {'10016'} and (
-                    retries.get(submission_id, 0) < MAX_RESYNC):
-                # Not the next number: number it again after asking AFIP.
-                outcomes[submission_id] = Outcome(
-                    'not_found', code='10016', message=_text(messages),
-                    values={
-                        'ar_resync': True,
-                        'ar_retries': retries.get(submission_id, 0) + 1,
-                        })
-                continue
-            outcomes[submission_id] = Outcome(
-                'rejected', code=','.join(codes) or None,
-                message=_text(messages), values={'ar_retries': 0})
-        return outcomes
+            if submission_id is not None:
+                answers[submission_id].append(
+                    self._detail_outcome(detail, errors,
+                        retries.get(submission_id, 0)))
+        return {i: _agreed(outcomes) for i, outcomes in answers.items()}
+
+    @staticmethod
+    def _detail_outcome(detail, errors, retries):
+        "The Outcome of one FECAEDetResponse"
+        observations = _messages(
+            detail, f'{_q("Observaciones")}/{_q("Obs")}')
+        codes = [c for c, _ in observations]
+        result = (detail.findtext(_q('Resultado')) or '').strip()
+        if result == 'A':
+            return _authorized(
+                detail.findtext(_q('CAE')), detail.findtext(_q('CAEFchVto')),
+                observations)
+        if result != 'R':
+            return Outcome('unknown', message=gettext(
+                    'account_einvoice_ar.msg_answer_incomplete',
+                    missing='Resultado'))
+        messages = observations + errors
+        if set(codes) == {'10016'} and retries < MAX_RESYNC:
+            # Not the next number: number it again after asking AFIP.
+            return Outcome(
+                'not_found', code='10016', message=_text(messages),
+                values={
+                    'ar_resync': True,
+                    'ar_retries': retries + 1,
+                    })
+        return Outcome(
+            'rejected', code=','.join(codes) or None,
+            message=_text(messages), values={'ar_retries': 0})
 
     def parse_query(self, request, body):
         submission_id = request.context['submission']
@@ -618,17 +744,9 @@ class WSFEService(EinvoiceService):
                     values={'ar_resync': True})}
         observations = _messages(
             found, f'{_q("Observaciones")}/{_q("Obs")}')
-        return {submission_id: Outcome(
-                'accepted',
-                code=','.join(c for c, _ in observations) or None,
-                message=_text(observations),
-                reference=(
-                    found.findtext(_q('CodAutorizacion')) or '').strip(),
-                values={
-                    'ar_cae_due_date': afip.parse_afip_date(
-                        found.findtext(_q('FchVto'))),
-                    'ar_retries': 0,
-                    })}
+        return {submission_id: _authorized(
+                found.findtext(_q('CodAutorizacion')),
+                found.findtext(_q('FchVto')), observations)}
 
     def classify_fault(self, code, message):
         if 'unable to read request' in (message or ''):

@@ -3,15 +3,21 @@
 # license terms.
 """WSAA access tickets kept in the database and shared by every process.
 
-One row per (CUIT, service, environment).  A process needing a ticket uses
-its memory copy, else the row, else locks the row (an UPDATE: a row lock
-on PostgreSQL, the database write lock on SQLite), reads it again and only
-then logs in, so concurrent processes log in once.  The row is written in a
+One row per (company, configuration, CUIT, service, environment): a
+configuration never receives a ticket another one logged in for, even with
+the same CUIT.  A process needing a ticket uses its memory copy, else the
+row, else locks the row (an UPDATE: a row lock on PostgreSQL, the database
+write lock on SQLite), reads it again and only then logs in, so concurrent
+processes log in once.  The row is written in a
 transaction of its own, committed at once.
 
 Nobody reads the table through RPC (its access rights deny everything);
 the token and sign never appear in the exchange history either: requests
 are stored with placeholders, filled in just before sending.
+
+No ticket is handed out, and no login is tried, unless the configuration
+may send at all (certificate valid and declared for the company by the
+server operator, endpoint allowed): see ``check_sending``.
 """
 import datetime as dt
 import logging
@@ -35,7 +41,7 @@ logger = logging.getLogger(__name__)
 #: a ticket is renewed this long before its expiration
 MARGIN = dt.timedelta(minutes=10)
 _lock = threading.Lock()
-_memory = {}        # key -> (token, sign, expiration, offset)
+_memory = {}        # _key() -> (token, sign, expiration, offset)
 _offsets = {}       # (cuit, environment) -> seconds server - local
 
 
@@ -47,6 +53,10 @@ class Ticket(ModelSQL):
     "AFIP Access Ticket"
     __name__ = 'account.einvoice.ar.ticket'
 
+    company = fields.Many2One('company.company', "Company", readonly=True,
+        ondelete='CASCADE')
+    configuration = fields.Many2One('account.einvoice.configuration',
+        "Configuration", readonly=True, ondelete='CASCADE')
     cuit = fields.Char("CUIT", required=True, readonly=True)
     service = fields.Char("Service", required=True, readonly=True)
     environment = fields.Char("Environment", required=True, readonly=True)
@@ -63,13 +73,28 @@ class Ticket(ModelSQL):
         super().__setup__()
         t = cls.__table__()
         cls._sql_constraints += [
-            ('key_unique', Unique(t, t.cuit, t.service, t.environment),
+            ('configuration_key_unique', Unique(t, t.company,
+                    t.configuration, t.cuit, t.service, t.environment),
                 'account_einvoice_ar.msg_ticket_unique'),
             ]
 
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        table_h = cls.__table_handler__(module)
+        # Migration: tickets were shared by every configuration of a CUIT;
+        # rows without a configuration are never handed out again.
+        table_h.drop_constraint('key_unique')
+
 
 def _key(configuration, service):
-    return (configuration.ar_cuit(), service, configuration.environment)
+    return (configuration.company.id, configuration.id,
+        configuration.ar_cuit(), service, configuration.environment)
+
+
+def _clock_key(key):
+    "(cuit, environment) of a ticket key"
+    return key[2], key[4]
 
 
 def offset(configuration):
@@ -113,6 +138,7 @@ def get(configuration, service='wsfe', stale=None, timeout=None,
     login only what this process holds is used (e.g. inside a transaction
     that already wrote: SQLite has one writer).  Raises ServiceFailure when
     no ticket can be had."""
+    configuration.check_sending()
     key = _key(configuration, service)
     with _lock:
         entry = _memory.get(key)
@@ -139,9 +165,33 @@ def forget(configuration, service='wsfe'):
         _memory.pop(_key(configuration, service), None)
 
 
+def held_expiration(configuration, service='wsfe'):
+    """Expiration (UTC, the authority's clock) of the last ticket this
+    database got for configuration, even if lost or refused since; None
+    when unknown"""
+    key = _key(configuration, service)
+    with _lock:
+        entry = _memory.get(key)
+    if entry and entry[2]:
+        return entry[2]
+    Ticket = Pool().get('account.einvoice.ar.ticket')
+    company, configuration, cuit, service, environment = key
+    with without_check_access():
+        rows = Ticket.search([
+                ('company', '=', company),
+                ('configuration', '=', configuration),
+                ('cuit', '=', cuit),
+                ('service', '=', service),
+                ('environment', '=', environment),
+                ], limit=1)
+    return rows[0].expiration if rows else None
+
+
 def _ensure(Ticket, key):
-    cuit, service, environment = key
+    company, configuration, cuit, service, environment = key
     domain = [
+        ('company', '=', company),
+        ('configuration', '=', configuration),
         ('cuit', '=', cuit),
         ('service', '=', service),
         ('environment', '=', environment),
@@ -153,6 +203,8 @@ def _ensure(Ticket, key):
             return rows[0].id
         try:
             row, = Ticket.create([{
+                        'company': company,
+                        'configuration': configuration,
                         'cuit': cuit,
                         'service': service,
                         'environment': environment,
@@ -171,7 +223,7 @@ def _ensure(Ticket, key):
 def _remember(key, configuration, token, sign, expiration, clock):
     with _lock:
         _memory[key] = (token, sign, expiration, clock)
-        _offsets[(key[0], key[2])] = clock or 0.0
+        _offsets[_clock_key(key)] = clock or 0.0
 
 
 def _get_locked(configuration, Ticket, key, row_id, stale, timeout):
@@ -190,7 +242,7 @@ def _get_locked(configuration, Ticket, key, row_id, stale, timeout):
         token, sign_, expiration, clock, logins = cursor.fetchone()
         if clock is not None:
             with _lock:
-                _offsets[(key[0], key[2])] = clock
+                _offsets[_clock_key(key)] = clock
         if isinstance(expiration, str):
             expiration = dt.datetime.fromisoformat(expiration)
         entry = (token, sign_, expiration, clock)
@@ -198,7 +250,7 @@ def _get_locked(configuration, Ticket, key, row_id, stale, timeout):
             new.commit()
             _remember(key, configuration, *entry)
             return token, sign_
-        ticket, clock = _login(configuration, key[1], timeout)
+        ticket, clock = _login(configuration, key[3], timeout)
         cursor.execute(*table.update(
                 [table.token, table.sign, table.generation, table.expiration,
                     table.clock_offset, table.logins],
@@ -208,12 +260,13 @@ def _get_locked(configuration, Ticket, key, row_id, stale, timeout):
         new.commit()
     _remember(key, configuration, ticket.token, ticket.sign,
         ticket.expiration, clock)
-    logger.info("AFIP ticket for %s/%s/%s renewed until %s UTC", *key,
-        ticket.expiration)
+    logger.info("AFIP ticket for %s/%s/%s of configuration %s renewed until "
+        "%s UTC", key[2], key[3], key[4], key[1], ticket.expiration)
     return ticket.token, ticket.sign
 
 
 def _login(configuration, service, timeout):
+    configuration.check_sending()
     certificate = configuration.get_certificate()
     url = wsaa_url(configuration)
     clock = offset(configuration)
@@ -257,8 +310,9 @@ def server_time(configuration, timeout=None):
 
     from .service import WSFE_NS, wsfe_url
     body = etree.Element(f'{{{WSFE_NS}}}FEDummy', nsmap={None: WSFE_NS})
-    url, action = wsfe_url(configuration, 'FEDummy')
     try:
+        configuration.check_sending()
+        url, action = wsfe_url(configuration, 'FEDummy')
         response = transport.post(url, transport.envelope(body), action,
             configuration.get_certificate(), timeout=timeout)
         root = schema.parse_untrusted(response.content)

@@ -6,11 +6,20 @@
 Element order follows SuministroInformacion.xsd / SuministroLR.xsd /
 ConsultaLR.xsd; nothing here talks to the database except through the
 :class:`~.facts.SIIInvoice` it is given."""
+import re
 from decimal import Decimal
 
 from lxml import etree
 
+from trytond.modules.account_einvoice.exceptions import RecordError
+from trytond.modules.account_einvoice.local_message import LocalMessage
+
 from .facts import ZERO, sii_date
+
+# what XML 1.0 cannot carry: control characters (but tab and line breaks),
+# surrogates and the non-characters U+FFFE and U+FFFF
+NOT_XML = re.compile(
+    '[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 BASE = ('https://www2.agenciatributaria.gob.es/static_files/common/internet/'
     'dep/aplicaciones/es/aeat/ssii/fact/ws/')
@@ -81,9 +90,32 @@ _sub = etree.SubElement
 
 
 def _text(parent, tag, value):
+    """An element holding value, which identifies something (a number, a
+    name): a character XML cannot carry refuses the record, naming the
+    field, rather than sending another value than ours."""
     element = _sub(parent, tag)
+    if value and NOT_XML.search(value):
+        raise RecordError(LocalMessage(
+                'account_einvoice_es_sii.msg_text_not_xml',
+                field=_path(element),
+                characters=', '.join(sorted({
+                            'U+%04X' % ord(c)
+                            for c in NOT_XML.findall(value)}))))
     element.text = value
     return element
+
+
+def _free_text(parent, tag, value):
+    """An element holding a free text (a description): the characters XML
+    cannot carry, invisible anyway, are removed."""
+    return _text(parent, tag, NOT_XML.sub('', value) if value else value)
+
+
+def _path(element):
+    "Parent/Tag of an element, the way the SII documents name fields"
+    names = [etree.QName(e).localname for e in [element.getparent(), element]
+        if e is not None and e.getparent() is not None]
+    return '/'.join(names) or etree.QName(element).localname
 
 
 def amount(value):
@@ -99,7 +131,9 @@ def cabecera(parent, titular_name, titular_nif, tipo=None):
     header = _sub(parent, S('Cabecera'))
     _text(header, S('IDVersionSii'), VERSION)
     titular = _sub(header, S('Titular'))
-    _text(titular, S('NombreRazon'), titular_name[:120])
+    # the holder is identified by its NIF; a stray character in the
+    # company's name must not refuse every record
+    _free_text(titular, S('NombreRazon'), titular_name[:120])
     _text(titular, S('NIF'), titular_nif)
     if tipo:
         _text(header, S('TipoComunicacion'), tipo)
@@ -161,7 +195,7 @@ def registro(body, facts, titular_nif):
     _text(factura, S('ClaveRegimenEspecialOTrascendencia'),
         facts.operation_key)
     _text(factura, S('ImporteTotal'), amount(facts.total))
-    _text(factura, S('DescripcionOperacion'), facts.description)
+    _free_text(factura, S('DescripcionOperacion'), facts.description)
     if facts.book == 'emitidas':
         _emitida(factura, facts)
     else:

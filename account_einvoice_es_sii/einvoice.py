@@ -1,11 +1,17 @@
 # This file is part of the account_einvoice suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+import logging
+
+from trytond.i18n import gettext
 from trytond.model import fields
+from trytond.modules.account_einvoice.exceptions import RecordError
 from trytond.pool import PoolMeta
 from trytond.pyson import Eval
 
 from .service import SIIService, authority_addresses
+
+logger = logging.getLogger(__name__)
 
 
 class Configuration(metaclass=PoolMeta):
@@ -51,4 +57,14 @@ class Submission(metaclass=PoolMeta):
     def get_sii_payload(self, name):
         if self.configuration.service != 'es_sii':
             return None
-        return self.get_service().payload(self)
+        # shown only: a record that cannot be built must not stop reading
+        # (or creating) its submission
+        try:
+            return self.get_service().payload(self)
+        except RecordError as exception:
+            error = str(exception.reason)
+        except Exception as exception:
+            logger.exception("SII record of submission %s", self.id)
+            error = f'{exception.__class__.__name__}: {exception}'
+        return gettext(
+            'account_einvoice_es_sii.msg_payload_unavailable', error=error)

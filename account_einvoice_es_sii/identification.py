@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from stdnum import get_cc_module
 from stdnum.es import nif as es_nif
+from stdnum.eu import oss as eu_oss
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
@@ -111,6 +112,30 @@ def _country_vat(type_, code, role):
     return Identification(country=country, id_type='04', id=value[:20])
 
 
+def is_oss(code):
+    "An EU One Stop Shop number (EU + 9 digits): no country in it"
+    return compact(code).startswith('EU')
+
+
+def _oss(party, code, role):
+    """IDOtro of an OSS number: type 04 (official document of the country
+    of residence), the country of the party's address"""
+    value = compact(code)
+    try:
+        value = eu_oss.validate(value)
+    except ValidationError as exception:
+        return Identification(id=value, error=gettext(
+                'account_einvoice_es_sii.msg_vat_invalid',
+                role=role, code=code, reason=_reason(exception)))
+    country = party_country(party)
+    result = Identification(country=country, id_type='04', id=value)
+    if not country:
+        result.error = gettext(
+            'account_einvoice_es_sii.msg_foreign_country_missing',
+            role=role, party=party.rec_name, code=code)
+    return result
+
+
 def party_country(party):
     for address in party.addresses:
         if address.country:
@@ -122,8 +147,10 @@ def identify(party, role):
     """Return the Identification of party or None when it has none.
 
     The first identifier (in their order) that the SII can use wins:
-    Spanish numbers, EU VAT numbers, other countries' tax numbers, the SII
-    document types and finally untyped codes shaped like a Spanish NIF."""
+    Spanish numbers, EU VAT numbers (an OSS number ``EU...`` is sent as
+    IDOtro with the country of the party's address), other countries' tax
+    numbers, the SII document types and finally untyped codes shaped like
+    a Spanish NIF."""
     from trytond.modules.party.party import TAX_IDENTIFIER_TYPES
     untyped = None
     for identifier in party.identifiers:
@@ -133,6 +160,8 @@ def identify(party, role):
         if type_ in SPANISH_TYPES:
             return spanish_nif(code, role)
         if type_ == 'eu_vat':
+            if is_oss(code):
+                return _oss(party, code, role)
             return _eu_vat(code, role)
         if type_ in DOCUMENT_TYPES:
             country = party_country(party)
@@ -154,6 +183,8 @@ def identify(party, role):
             value = value[2:]
         if NIF_SHAPE.match(value):
             return spanish_nif(untyped, role)
+        if is_oss(value):
+            return _oss(party, untyped, role)
         if len(value) > 2 and value[:2] in (EU_MEMBERS | {'EL'}):
             return _eu_vat(untyped, role)
     return None

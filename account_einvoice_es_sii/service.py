@@ -12,7 +12,8 @@ Addresses
     section ``[account_einvoice_es_sii]``, one address per book and
     environment: ``<name>.emitidas.production = https://...`` (and
     ``recibidas``, ``staging``; ``<name>.name`` is the label).
-    ``endpoint_host`` of the configuration replaces scheme, host and port;
+    ``endpoint_host`` of the configuration (https, a host allowed by the
+    server operator) replaces host and port;
     unlike the framework's default its path, if any, is put in front of
     the official path (e.g. ``https://127.0.0.1:8443/pruebas``).
 """
@@ -45,6 +46,8 @@ OFFICIAL = ('https://www2.agenciatributaria.gob.es/static_files/common/'
 # whole-request refusals caused by our setup
 CONFIGURATION_CODES = {'4102', '4103', '4104', '4109', '4114', '4118'}
 MAX_PAGES = 50
+# the batch key of the queries
+QUERY = 'Consulta'
 TIPO = {'register': 'A0', 'modify': 'A1', 'cancel': 'Baja'}
 # invoices read per ORM browse: small lists keep Tryton's per-instance
 # bookkeeping linear
@@ -80,6 +83,9 @@ class SIIService(EinvoiceService):
     name = "AEAT SII"
     #: SuministroLR.xsd: maxOccurs="10000"
     batch_limit = 10000
+    # AEAT documents no answer (503 included) as "request not processed":
+    # every failed answer may follow processing and is queried
+    unprocessed_statuses = frozenset()
 
     def __init__(self, configuration):
         super().__init__(configuration)
@@ -124,9 +130,16 @@ class SIIService(EinvoiceService):
             self._load_keys(submission)
         book, period = self._keys[submission.id]
         if submission.needs_query:
-            # Consulta filters one period per request
-            return (book, period)
+            return (book, period, QUERY)
         return (book, TIPO[submission.operation])
+
+    def limit(self, key):
+        if key[-1] == QUERY:
+            # ConsultaLR filters by one IDFactura: asking for exactly the
+            # record needed keeps the answer small and complete (a period
+            # may hold more records than any number of pages read)
+            return 1
+        return super().limit(key)
 
     def _load_keys(self, submission):
         "(book, period) of every pending submission, in one query"
@@ -302,8 +315,10 @@ class SIIService(EinvoiceService):
         host = self.configuration.endpoint_host
         if not host:
             return url
-        target, parts = urlsplit(host), urlsplit(url)
-        return urlunsplit((target.scheme or parts.scheme, target.netloc,
+        # only https and the hosts the server operator allows
+        self.configuration.check_endpoint()
+        target, parts = urlsplit(host.strip()), urlsplit(url)
+        return urlunsplit(('https', target.netloc,
                 target.path.rstrip('/') + parts.path, parts.query, ''))
 
     def call(self, request, data):
@@ -353,36 +368,51 @@ class SIIService(EinvoiceService):
         if body.tag != tag:
             raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
         csv = body.findtext(R('CSV'))
-        ids = {k: list(v) for k, v in context['ids'].items()}
-        outcomes = {}
+        ids = context['ids']
+        answers = defaultdict(list)
         for line in body.iterfind(R('RespuestaLinea')):
-            queue = ids.get(builder.answer_key(line.find(R('IDFactura'))))
-            if not queue:
-                continue
-            submission_id = queue.pop(0)
-            status = line.findtext(R('EstadoRegistro'))
-            code = line.findtext(R('CodigoErrorRegistro'))
-            message = line.findtext(R('DescripcionErrorRegistro'))
-            if status == 'Correcto':
-                outcome = Outcome('accepted', code, message, reference=csv)
-            elif status == 'AceptadoConErrores':
-                outcome = Outcome('accepted_with_errors', code, message,
-                    reference=csv)
-            elif cancel and code in {'3001', '3002'}:
-                # already cancelled, or AEAT does not hold it at all
-                outcome = Outcome('cancelled', code, message,
-                    reference=line.findtext(R('CSV')))
-            elif not cancel and code == '3000':
-                # AEAT holds it already: ask what exactly
-                outcome = Outcome('unknown', code, message)
-            elif context['modify'] and code in {'3001', '3002'}:
-                # nothing (valid) to modify: it must be registered again
-                outcome = Outcome('rejected', code, message,
-                    values={'registered': False})
-            else:
-                outcome = Outcome('rejected', code, message)
-            outcomes[submission_id] = outcome
+            key = builder.answer_key(line.find(R('IDFactura')))
+            if key in ids:
+                answers[key].append(self._line(line, csv, context))
+        outcomes = {}
+        for key, found in answers.items():
+            if len(found) > len(ids[key]):
+                # listed more often than sent: one answer only if they agree
+                found = [_agreed(found)] * len(ids[key])
+            outcomes.update(zip(ids[key], found))
         return outcomes
+
+    @staticmethod
+    def _line(line, csv, context):
+        "The Outcome of one RespuestaLinea"
+        cancel = context['cancel']
+        status = line.findtext(R('EstadoRegistro'))
+        code = line.findtext(R('CodigoErrorRegistro'))
+        message = line.findtext(R('DescripcionErrorRegistro'))
+        if status in {'Correcto', 'AceptadoConErrores'}:
+            if not csv:
+                return Outcome('unknown', code, gettext(
+                        'account_einvoice_es_sii.msg_answer_incomplete',
+                        missing='CSV'))
+            state = ('accepted' if status == 'Correcto'
+                else 'accepted_with_errors')
+            return Outcome(state, code, message, reference=csv)
+        if status != 'Incorrecto':
+            return Outcome('unknown', code, gettext(
+                    'account_einvoice_es_sii.msg_answer_incomplete',
+                    missing='EstadoRegistro'))
+        if cancel and code in {'3001', '3002'}:
+            # already cancelled, or AEAT does not hold it at all
+            return Outcome('cancelled', code, message,
+                reference=line.findtext(R('CSV')))
+        if not cancel and code == '3000':
+            # AEAT holds it already: ask what exactly
+            return Outcome('unknown', code, message)
+        if context['modify'] and code in {'3001', '3002'}:
+            # nothing (valid) to modify: it must be registered again
+            return Outcome('rejected', code, message,
+                values={'registered': False})
+        return Outcome('rejected', code, message)
 
     def parse_query(self, request, body):
         context = request.context
@@ -400,19 +430,33 @@ class SIIService(EinvoiceService):
                             'account_einvoice_es_sii.msg_query_absent'))
                 else:
                     outcomes[submission_id] = Outcome('not_found')
+        if body.findtext(RC('IndicadorPaginacion')) == 'S':
+            # pages left unread: a record not seen may be on them
+            unread = gettext('account_einvoice_es_sii.msg_query_unread')
+            outcomes = {i: Outcome('unknown', message=unread)
+                for i in outcomes}
+        held = defaultdict(list)
         for item in body.iterfind(RC(conf['item'])):
             key = builder.answer_key(item.find(RC('IDFactura')))
             for submission_id in context['ids'].get(key, []):
-                outcomes[submission_id] = self._held(
-                    item, conf, operations[submission_id],
-                    context['expected'].get(submission_id))
+                held[submission_id].append(self._held(
+                        item, conf, operations[submission_id],
+                        context['expected'].get(submission_id)))
+        for submission_id, found in held.items():
+            # listed twice: one answer only if they agree
+            outcomes[submission_id] = _agreed(found)
         return outcomes
 
     @staticmethod
     def _held(item, conf, operation, expected):
         "The outcome of one record AEAT holds"
         state = item.find(RC('EstadoFactura'))
-        status = state.findtext(RC('EstadoRegistro'))
+        status = state.findtext(RC('EstadoRegistro')) if (
+            state is not None) else None
+        if status not in {'Correcta', 'AceptadaConErrores', 'Anulada'}:
+            return Outcome('unknown', message=gettext(
+                    'account_einvoice_es_sii.msg_answer_incomplete',
+                    missing='EstadoRegistro'))
         code = state.findtext(RC('CodigoErrorRegistro'))
         message = state.findtext(RC('DescripcionErrorRegistro'))
         csv = item.findtext('%s/%s' % (RC('DatosPresentacion'), S('CSV')))
@@ -469,6 +513,20 @@ class SIIService(EinvoiceService):
         if facts.errors:
             text += '\n' + '\n'.join(facts.errors)
         return text + '\n' + _pretty(record)
+
+
+def _agreed(outcomes):
+    """One Outcome from the answers AEAT gave for one record: answers that
+    contradict each other leave it unknown (asked again)"""
+    first = outcomes[0]
+    if all((o.state, o.code, o.values) == (first.state, first.code,
+                first.values) for o in outcomes[1:]):
+        return first
+    return Outcome('unknown', message=gettext(
+            'account_einvoice_es_sii.msg_answer_contradictory',
+            answers='; '.join(
+                ' '.join(filter(None, [o.state, o.code]))
+                for o in outcomes)))
 
 
 def _pretty(element):

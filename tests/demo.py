@@ -33,6 +33,7 @@ import sys
 import time
 import urllib.request
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRECTORY = os.path.join(ROOT, 'var', 'demo')
@@ -156,6 +157,8 @@ def write_configuration(directory, sandbox, port):
             'timeout': '10',
             'connect_timeout': '5',
             'retry_delay': '60',
+            # the only host an endpoint override may point at
+            'allowed_hosts': urlsplit(sandbox.url).netloc,
             },
         'account_einvoice_certificate': {},
         }
@@ -164,6 +167,8 @@ def write_configuration(directory, sandbox, port):
         sections['account_einvoice_certificate'].update({
                 f'{name}.certificate': identity.cert_path,
                 f'{name}.private_key': identity.key_path,
+                # the company whose party holds the certificate's tax id
+                f'{name}.companies': identity.tax_id,
                 })
     path = os.path.join(directory, 'trytond.conf')
     with open(path, 'w') as fp:

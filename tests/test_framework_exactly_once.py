@@ -35,6 +35,8 @@ class ExactlyOnceTest(FrameworkTestCase):
             {s['exchange'] for s in self.submissions(invoices)},
             {exchange['id']})
 
+        # once the authority cannot be holding the request any more
+        self.make_due()
         self.cron()
         for submission in self.submissions(invoices):
             self.assertEqual(submission['state'], 'accepted')

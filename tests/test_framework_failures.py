@@ -35,13 +35,13 @@ class FailureTest(FrameworkTestCase):
             [e['kind'] for e in self.exchanges()], ['send', 'query'])
 
     def test_unknown_outcome_not_held_is_sent_once(self):
-        "http_503 before processing: query says not found, then send"
+        "A web page before processing: query says not found, then send"
         invoice, = self.post()
-        self.sandbox.add_fault('test_authority', 'Submit', 'http_503')
+        self.sandbox.add_fault('test_authority', 'Submit', 'html')
         self.cron()
         submission = self.submission(invoice)
         self.assertTrue(submission['needs_query'])
-        self.assertIn('HTTP 503', submission['last_error'])
+        self.assertIn('web page', submission['last_error'])
         self.make_due()
         self.cron()
         self.assertEqual(self.submission(invoice)['state'], 'accepted')

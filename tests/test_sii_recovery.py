@@ -176,8 +176,9 @@ class SIIRecoveryTest(SIITestCase):
             self.assertEqual(submission['reference'],
                 self.held(invoice)['csv'])
             self.assertEqual(self.sent(invoice), 1)
+        # one targeted ConsultaLR per invoice
         queries = self.sandbox.received('sii', 'ConsultaLRFacturasEmitidas')
-        self.assertEqual(len(queries), 1)
+        self.assertEqual(len(queries), 3)
         self.assertRequestsValid()
 
     def test_lost_request_sent_again(self):
@@ -245,8 +246,8 @@ class SIIRecoveryTest(SIITestCase):
             Submission.write([submission], {
                     'state': 'pending', 'operation': 'modify'})
 
-    def test_query_follows_pages(self):
-        "A query of many records reads the following pages"
+    def test_query_asks_for_each_record(self):
+        "Queries ask for one record each: no page is left unread"
         self.sandbox.set_option('sii', 'page_size', 2)
         invoices = [self.post([('10', ['iva21'], None)]) for _ in range(5)]
         self.sandbox.add_fault('sii', EMITIDAS, 'drop_after')
@@ -256,7 +257,9 @@ class SIIRecoveryTest(SIITestCase):
             self.assertEqual(self.submission(invoice)['state'], 'accepted')
             self.assertEqual(self.sent(invoice), 1)
         queries = self.sandbox.received('sii', 'ConsultaLRFacturasEmitidas')
-        self.assertEqual(len(queries), 3)
+        self.assertEqual(len(queries), 5)
+        self.assertEqual(
+            [len(q['summary']['found']) for q in queries], [1] * 5)
 
     def test_titular_not_certificate_holder(self):
         "4114: the whole request is refused and staff are told"

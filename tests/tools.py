@@ -9,6 +9,7 @@ import tempfile
 import unittest
 from contextlib import contextmanager
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS = os.environ.get(
@@ -32,7 +33,12 @@ def is_postgresql():
 
 def configure(sandbox, certificates=None, **options):
     """Point the trytond configuration at the sandbox; return the path of
-    an equivalent configuration file for worker processes."""
+    an equivalent configuration file for worker processes.
+
+    The sandbox's host is the allowed endpoint host (any port: tests also
+    point at closed ports); each certificate is declared for the companies
+    whose party holds the tax identifier of one of the identities named in
+    certificates (the companies of the test class)."""
     from trytond import config
     values = {
         'account_einvoice': {
@@ -41,15 +47,19 @@ def configure(sandbox, certificates=None, **options):
             'timeout': '5',
             'connect_timeout': '2',
             'retry_delay': '60',
+            'allowed_hosts': urlsplit(sandbox.url).hostname,
             },
         'account_einvoice_certificate': {},
         }
     values['account_einvoice'].update({k: str(v) for k, v in options.items()})
-    for name, identity in (certificates or {}).items():
-        identity = sandbox.pki.identities[identity]
+    identities = {name: sandbox.pki.identities[identity]
+        for name, identity in (certificates or {}).items()}
+    companies = ', '.join(sorted({i.tax_id for i in identities.values()}))
+    for name, identity in identities.items():
         values['account_einvoice_certificate'].update({
                 f'{name}.certificate': identity.cert_path,
                 f'{name}.private_key': identity.key_path,
+                f'{name}.companies': companies,
                 })
     lines = []
     for section, items in values.items():
@@ -69,6 +79,17 @@ def configure(sandbox, certificates=None, **options):
     with os.fdopen(fd, 'w') as fp:
         fp.write('\n'.join(lines) + '\n')
     return path
+
+
+def declare_company(company_id):
+    """Declare every certificate of the configuration for company_id too
+    (by id: tests may change the company's tax identifier)"""
+    from trytond import config
+    section = 'account_einvoice_certificate'
+    for option in config.options(section):
+        if option.endswith('.companies'):
+            value = config.get(section, option)
+            config.set(section, option, f'{value}, {company_id}')
 
 
 @contextmanager
@@ -151,6 +172,7 @@ def create_base(company_name="Sandbox Test Co", tax_id='TEST0001'):
     company = create_company(name=company_name)
     company.party.identifiers = [{'code': tax_id}]
     company.party.save()
+    declare_company(company.id)
     accounts = setup_books(company)
     revenue, expense = accounts['revenue'], accounts['expense']
     with set_company(company):

@@ -31,6 +31,9 @@ STATES = {
 class TestAuthorityService(EinvoiceService):
     name = "Test Authority"
     batch_limit = 1000
+    # documented by the test authority: its front end answers a plain 503
+    # before reading the request
+    unprocessed_statuses = frozenset({503})
 
     def _request(self, operation, body, records, context):
         return Request(

@@ -85,6 +85,16 @@ in the ``afip_wsaa`` environment of the same name), ``accept_any_token``
   'date': 'yyyymmdd'}`` -- another system authorized the next number(s)
   (also :meth:`WSFEService.bump_last`).
 
+Injected answers (``add_fault('afip_wsfe', operation, kind, ...)``; the
+request is processed as usual, only the answer is altered):
+
+* ``empty_cae``: approved vouchers are answered without their CAE
+  (``FECAESolicitar``: empty ``CAE``; ``FECompConsultar``: empty
+  ``CodAutorizacion``);
+* ``duplicate_result``: ``FECAESolicitar`` answers each approved voucher
+  twice: as it is, then with ``Resultado`` R, no CAE and observation
+  ``code`` (default 10016).
+
 Inspection: see :mod:`tests.sandbox.afip` for the key formats
 (``keys``/``authorized``/``rejected``) and ``state()['caes']``.
 """
@@ -491,6 +501,16 @@ class WSFEService(CoreAware, SandboxService):
         except (AttributeError, TypeError, ValueError):
             return {'keys': []}
 
+    def custom_fault_kinds(self):
+        return ('empty_cae', 'duplicate_result')
+
+    def custom_fault(self, kind, params, operation, ctx):
+        if kind in self.custom_fault_kinds():
+            # processed as usual; handle() alters the answer
+            ctx.afip_tamper = (kind, params)
+            return None
+        return super().custom_fault(kind, params, operation, ctx)
+
     def handle(self, operation, body, caller, ctx):
         if operation == 'FEDummy':
             return self._respond(operation, [F('AppServer', 'OK'),
@@ -502,7 +522,36 @@ class WSFEService(CoreAware, SandboxService):
         cuit, errors = self._auth(body)
         if errors:
             ctx.note(auth_error=errors[0][0])
-        return self._respond(operation, method(body, cuit, errors, ctx))
+        response = self._respond(operation, method(body, cuit, errors, ctx))
+        tamper = getattr(ctx, 'afip_tamper', None)
+        if tamper:
+            self._tamper(response.body, *tamper)
+        return response
+
+    @staticmethod
+    def _tamper(result, kind, params):
+        "Alter an answer as the injected fault kind says"
+        approved = [d for d in result.iter(_q('FECAEDetResponse'))
+            if d.findtext(_q('Resultado')) == 'A']
+        if kind == 'empty_cae':
+            for detail in approved:
+                detail.find(_q('CAE')).text = ''
+            for found in result.iter(_q('CodAutorizacion')):
+                found.text = ''
+        elif kind == 'duplicate_result':
+            code = int(params.get('code', 10016))
+            for detail in approved:
+                copy_ = etree.fromstring(etree.tostring(detail))
+                copy_.find(_q('Resultado')).text = 'R'
+                copy_.find(_q('CAE')).text = ''
+                copy_.find(_q('CAEFchVto')).text = ''
+                old = copy_.find(_q('Observaciones'))
+                if old is not None:
+                    copy_.remove(old)
+                copy_.find(_q('Resultado')).addnext(F('Observaciones',
+                        F('Obs', F('Code', code), F('Msg', MSG.get(
+                                    code, 'Rechazado')))))
+                detail.addnext(copy_)
 
     # -- operations: answers are lists of children of the <Op>Result --
     def op_FECompTotXRequest(self, body, cuit, errors, ctx):

@@ -24,6 +24,11 @@ kind           processed  behaviour
 latency        yes        sleep ``seconds`` (default 1) before answering
 hang           no         never answer; sleep ``seconds`` (default 120) then
                           close the connection
+hold           yes        keep the request ``seconds`` (default 10) before
+                          processing it, then answer (lost if the client has
+                          gone meanwhile; ``drop=True``: close without
+                          answering): a slow authority still holding a
+                          request its sender gave up on
 drop_after     yes        close the connection without any response (the
                           "lost response" case)
 http_500       no         HTTP 500, plain text body
@@ -78,6 +83,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 FAULT_KINDS = {
     'latency': True,
     'hang': False,
+    'hold': True,
     'drop_after': True,
     'http_500': False,
     'http_503': False,
@@ -559,6 +565,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 entry.update(outcome='fault')
                 return self._send_fault(f, ctx, entry)
 
+        if kind == 'hold':
+            core.stopping.wait(float(params.get('seconds', 10)))
         # process
         status, payload, extra_headers = self._process(service, operation,
             body, caller, ctx, entry, custom)
@@ -566,7 +574,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             core.stopping.wait(core.latency)
         if kind == 'latency':
             core.stopping.wait(float(params.get('seconds', 1)))
-        elif kind == 'drop_after':
+        elif kind == 'drop_after' or (kind == 'hold' and params.get('drop')):
             self.close_connection = True
             entry['status'] = None
             return
@@ -642,8 +650,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _unprocessed_fault(self, kind, params, entry, ctx, service,
             operation):
         entry['outcome'] = 'injected'
-        if kind == 'hang':
-            self.core.stopping.wait(float(params.get('seconds', 120)))
+        if kind in ('hang', 'hold'):
+            self.core.stopping.wait(float(params.get('seconds',
+                        120 if kind == 'hang' else 10)))
             self.close_connection = True
             return
         if kind == 'latency':

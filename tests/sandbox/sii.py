@@ -289,6 +289,40 @@ _STATE_OF = {'Correcto': 'Correcta', 'AceptadoConErrores':
     'AceptadaConErrores'}
 
 
+def _duplicate_lines(response, position):
+    """The ``duplicate_line`` fault: every RespuestaLinea (or Consulta
+    item) listed twice, the copy ``before`` or ``after`` it stating the
+    opposite (Correcto <-> Incorrecto 1100; held state <-> Anulada)"""
+    if response.tag.startswith('{%s}' % NS_LRRC):
+        lines = [i for i in response if i.tag.endswith(
+                'RegistroRespuestaConsultaLRFacturasEmitidas')
+            or i.tag.endswith('RegistroRespuestaConsultaLRFacturasRecibidas')]
+        path, states = RC['EstadoFactura'] + '/' + RC['EstadoRegistro'], (
+            'Correcta', 'Anulada')
+        code_tags = (RC['CodigoErrorRegistro'],
+            RC['DescripcionErrorRegistro'])
+    else:
+        lines = response.findall(R['RespuestaLinea'])
+        path, states = R['EstadoRegistro'], ('Correcto', 'Incorrecto')
+        code_tags = (R['CodigoErrorRegistro'], R['DescripcionErrorRegistro'])
+    for line in lines:
+        copy_ = copy.deepcopy(line)
+        status = copy_.find(path)
+        for tag in code_tags:
+            for el in status.getparent().findall(tag):
+                el.getparent().remove(el)
+        status.text = states[1] if status.text != states[1] else states[0]
+        if status.text == 'Incorrecto':
+            status.addnext(etree.Element(R['DescripcionErrorRegistro']))
+            status.getnext().text = 'Valor o tipo incorrecto'
+            status.addnext(etree.Element(R['CodigoErrorRegistro']))
+            status.getnext().text = '1100'
+        if position == 'after':
+            line.addnext(copy_)
+        else:
+            line.addprevious(copy_)
+
+
 def _new_csv():
     return ''.join(secrets.choice(_CSV_ALPHABET) for _ in range(16))
 
@@ -437,6 +471,16 @@ class SIIService(SandboxService):
         return self.options.get('default_environment') or 'production'
 
     # -- faults ---------------------------------------------------------------
+    def custom_fault_kinds(self):
+        return ('duplicate_line',)
+
+    def custom_fault(self, kind, params, operation, ctx):
+        if kind == 'duplicate_line':
+            # processed as usual; handle() alters the answer
+            ctx.sii_duplicate_line = params
+            return None
+        return super().custom_fault(kind, params, operation, ctx)
+
     def schema_fault(self, operation, message, ctx):
         return SoapFault('Client', TEXT_4102 + message)
 
@@ -504,9 +548,15 @@ class SIIService(SandboxService):
                 raise SoapFault('Client', TEXT_4114)
         env = self.environment(ctx)
         if kind == 'consulta':
-            return self.consulta(book, body, cab, titular, env, caller, ctx)
-        return self.suministro(book, kind, body, cab, titular, env, caller,
-            ctx)
+            response = self.consulta(book, body, cab, titular, env, caller,
+                ctx)
+        else:
+            response = self.suministro(book, kind, body, cab, titular, env,
+                caller, ctx)
+        duplicate = getattr(ctx, 'sii_duplicate_line', None)
+        if duplicate is not None:
+            _duplicate_lines(response, duplicate.get('position', 'before'))
+        return response
 
     def suministro(self, book, kind, body, cab, titular, env, caller, ctx):
         conf = BOOKS[book]

@@ -10,6 +10,10 @@ Rules (state held per Issuer + Id):
 
 * body not valid against TestAuthority.xsd: Fault ``Client``
   ``Codigo[4102].Schema violation: <message>``;
+* a plain-text HTTP 503 (fault ``http_503``) is answered by the front end
+  before the request is read: the request was certainly not processed
+  (clients may send it again without asking).  Any other failed answer
+  may come after processing;
 * option ``busy`` (or injected fault kind ``busy``): Fault ``Server``
   ``Codigo[5000].Service busy, retry later``;
 * Issuer != certificate id: Fault ``Client``

@@ -1,0 +1,75 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+"""Messages of our own stored by reference (ir.message id and parameters)
+so each reader sees them in their own language, whatever the language of
+the process (the cron) that wrote them."""
+from trytond.i18n import gettext
+
+KEY = '__message__'
+
+
+class LocalMessage:
+    """An ir.message reference; parameters may be LocalMessages too
+
+    str() renders it in the language of the transaction."""
+    __slots__ = ('id', 'params')
+
+    def __init__(self, id, **params):
+        self.id = id
+        self.params = tuple(sorted(params.items()))
+
+    def __str__(self):
+        return gettext(self.id, **{
+                k: str(v) if isinstance(v, LocalMessage) else v
+                for k, v in self.params})
+
+    def __repr__(self):
+        return f'LocalMessage({self.id!r}, {dict(self.params)!r})'
+
+    def __eq__(self, other):
+        return (isinstance(other, LocalMessage)
+            and (self.id, self.params) == (other.id, other.params))
+
+    def __hash__(self):
+        return hash((self.id, self.params))
+
+    def dump(self):
+        "A JSON-able value"
+        return {k: v.dump() if isinstance(v, LocalMessage) else v
+            for k, v in self.params} | {KEY: self.id}
+
+    @classmethod
+    def load(cls, data):
+        data = dict(data)
+        id_ = data.pop(KEY)
+        return cls(id_, **{
+                k: cls.load(v) if isinstance(v, dict) and KEY in v else v
+                for k, v in data.items()})
+
+
+def stored_values(message):
+    """The stored columns of a message: its text in the writer's language
+    (kept for searching), and the reference to render it again"""
+    if isinstance(message, LocalMessage):
+        return {
+            'message_text': str(message),
+            'message_id': message.id,
+            'message_params': message.dump(),
+            }
+    return {
+        'message_text': message,
+        'message_id': None,
+        'message_params': None,
+        }
+
+
+def render(text, message_id, params):
+    "The message in the reader's language when it is one of ours"
+    if message_id and params:
+        try:
+            return str(LocalMessage.load(params))
+        except Exception:
+            # e.g. a message removed by an upgrade: keep what was stored
+            return text
+    return text
