@@ -100,11 +100,12 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
             if not configuration.certificate_name:
                 continue
             try:
-                problem = policy.certificate_problem(
-                    configuration.certificate_name, configuration.company)
-                if problem:
+                if policy.certificate_status(configuration.certificate_name,
+                        configuration.company.id) == policy.OTHER:
                     # Nothing about another company's certificate is shown
-                    raise CertificateError(problem)
+                    raise CertificateError(policy.certificate_problem(
+                            configuration.certificate_name,
+                            configuration.company))
                 certificate = configuration.get_certificate()
             except CertificateError as exception:
                 if 'certificate_status' in result:

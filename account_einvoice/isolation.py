@@ -50,7 +50,7 @@ def refusal(submission, exception, step):
     if isinstance(exception, RecordError):
         return LocalMessage('account_einvoice.msg_record_refused',
             invoice=invoice, reason=exception.reason)
-    logger.error("e-invoice submission %s could not be %s",
+    logger.error("e-invoice submission %s refused: the %s step failed",
         submission.id, step, exc_info=exception)
     return LocalMessage('account_einvoice.msg_record_crashed',
         invoice=invoice,

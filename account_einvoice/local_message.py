@@ -7,6 +7,8 @@ the process (the cron) that wrote them."""
 from trytond.i18n import gettext
 
 KEY = '__message__'
+# the id of a list of messages shown one per line
+LINES = '__lines__'
 
 
 class LocalMessage:
@@ -19,7 +21,14 @@ class LocalMessage:
         self.id = id
         self.params = tuple(sorted(params.items()))
 
+    @classmethod
+    def lines(cls, messages):
+        "Messages (or texts) shown one per line"
+        return cls(LINES, lines=tuple(messages))
+
     def __str__(self):
+        if self.id == LINES:
+            return '\n'.join(str(m) for m in dict(self.params)['lines'])
         return gettext(self.id, **{
                 k: str(v) if isinstance(v, LocalMessage) else v
                 for k, v in self.params})
@@ -36,16 +45,29 @@ class LocalMessage:
 
     def dump(self):
         "A JSON-able value"
-        return {k: v.dump() if isinstance(v, LocalMessage) else v
-            for k, v in self.params} | {KEY: self.id}
+        return {k: _dump(v) for k, v in self.params} | {KEY: self.id}
 
     @classmethod
     def load(cls, data):
         data = dict(data)
         id_ = data.pop(KEY)
-        return cls(id_, **{
-                k: cls.load(v) if isinstance(v, dict) and KEY in v else v
-                for k, v in data.items()})
+        return cls(id_, **{k: _load(v) for k, v in data.items()})
+
+
+def _dump(value):
+    if isinstance(value, LocalMessage):
+        return value.dump()
+    if isinstance(value, tuple):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _load(value):
+    if isinstance(value, dict) and KEY in value:
+        return LocalMessage.load(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_load(v) for v in value)
+    return value
 
 
 def stored_values(message):

@@ -94,7 +94,13 @@ class EinvoiceService:
     # -- Local checks ----------------------------------------------------
     def check(self, submissions):
         """Return {submission id: message} for submissions that cannot be
-        sent as they are (the authority would refuse them for sure)."""
+        sent as they are (the authority would refuse them for sure).
+
+        A message is a text or, to be read in each reader's language, a
+        :class:`~.local_message.LocalMessage`.  Raise
+        :class:`~.exceptions.RecordError` (or anything else) for a record
+        that cannot even be checked: the framework finds which records
+        raise and refuses them alone."""
         return {}
 
     # -- Building and parsing --------------------------------------------
@@ -109,7 +115,8 @@ class EinvoiceService:
 
     def build_request(self, submissions, operation):
         """Return a Request for submissions; operation is 'register',
-        'modify' or 'cancel'."""
+        'modify' or 'cancel'.  A record that cannot be built raises (a
+        RecordError naming the field): it is refused alone."""
         raise NotImplementedError
 
     def build_query(self, submissions):

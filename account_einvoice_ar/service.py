@@ -32,6 +32,7 @@ from trytond import config
 from trytond.i18n import gettext
 from trytond.modules.account_einvoice import schema, transport
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
+from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.modules.account_einvoice.service import (
     EinvoiceService, Outcome, Request)
 from trytond.pool import Pool
@@ -482,17 +483,19 @@ class WSFEService(EinvoiceService):
         date = invoice.invoice_date
         window = DATE_WINDOW.get(invoice.ar_concept or '1', 5)
         if abs((date - today).days) > window:
-            return gettext('account_einvoice_ar.msg_date_window',
-                invoice=invoice.rec_name, date=date, days=window,
-                first=today - dt.timedelta(days=window),
-                last=today + dt.timedelta(days=window))
+            # rendered in the language of whoever reads it
+            return LocalMessage('account_einvoice_ar.msg_date_window',
+                invoice=invoice.rec_name, date=date.isoformat(), days=window,
+                first=(today - dt.timedelta(days=window)).isoformat(),
+                last=(today + dt.timedelta(days=window)).isoformat())
         series = (invoice.ar_pos.id, invoice.ar_voucher_type)
         if series not in last_dates:
             last_dates[series] = self.last_date_here(*series)
         last = last_dates[series]
         if last and date < last:
-            return gettext('account_einvoice_ar.msg_date_before_last',
-                invoice=invoice.rec_name, date=date, last=last)
+            return LocalMessage('account_einvoice_ar.msg_date_before_last',
+                invoice=invoice.rec_name, date=date.isoformat(),
+                last=last.isoformat())
 
     @staticmethod
     def last_date_here(pos, voucher_type):
@@ -532,7 +535,8 @@ class WSFEService(EinvoiceService):
         pesos = abs(voucher.amounts['ImpTotal']) * rate
         if (voucher.klass in {'B', 'C'} and pesos >= threshold
                 and doc_type == afip.WITHOUT_DOCUMENT[0]):
-            return gettext('account_einvoice_ar.msg_consumer_unidentified',
+            return LocalMessage(
+                'account_einvoice_ar.msg_consumer_unidentified',
                 invoice=invoice.rec_name, party=invoice.party.rec_name,
                 amount=afip.amount(pesos), threshold=afip.amount(threshold))
         if int(invoice.ar_voucher_type) in afip.NOTES:

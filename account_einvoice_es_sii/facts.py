@@ -11,6 +11,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from trytond.i18n import gettext
+from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -128,9 +129,10 @@ class SIIInvoice:
         self.invoice = invoice
         self.book = book_of(invoice)
         self.errors = []
-        self.role = gettext('account_einvoice_es_sii.msg_role_customer'
+        self._role_message = ('account_einvoice_es_sii.msg_role_customer'
             if self.book == 'emitidas'
             else 'account_einvoice_es_sii.msg_role_supplier')
+        self.role = gettext(self._role_message)
         self.number = number_of(invoice)
         self.date = invoice.invoice_date
         self.period = period_of(invoice)
@@ -268,7 +270,7 @@ class SIIInvoice:
             tax = tax_line.tax
             base, amount = convert(tax_line.base), convert(tax_line.amount)
             if tax is None:
-                self.errors.append(gettext(
+                self.errors.append(LocalMessage(
                         'account_einvoice_es_sii.msg_tax_line_without_tax',
                         line=tax_line.description or ''))
                 continue
@@ -280,7 +282,7 @@ class SIIInvoice:
                 self.excluded_amount += amount
                 continue
             if key is None:
-                self.errors.append(gettext(
+                self.errors.append(LocalMessage(
                         'account_einvoice_es_sii.msg_tax_key_missing',
                         tax=tax.rec_name))
                 continue
@@ -292,7 +294,7 @@ class SIIInvoice:
             match = next((m for m in candidates if abs(m[2] - base) <= CENT),
                 candidates[0] if candidates else None)
             if match is None:
-                self.errors.append(gettext(
+                self.errors.append(LocalMessage(
                         'account_einvoice_es_sii.msg_surcharge_alone',
                         tax=tax.rec_name))
                 continue
@@ -344,7 +346,7 @@ class SIIInvoice:
         invoice = self.invoice
         party = invoice.party.rec_name
         if not self.number:
-            self.errors.append(gettext(
+            self.errors.append(LocalMessage(
                     'account_einvoice_es_sii.msg_supplier_number_missing'
                     if self.book == 'recibidas'
                     else 'account_einvoice_es_sii.msg_number_missing'))
@@ -352,20 +354,21 @@ class SIIInvoice:
         if counterpart is not None and counterpart.error:
             self.errors.append(counterpart.error)
         elif counterpart is None and not self.simplified:
-            self.errors.append(gettext(
+            self.errors.append(LocalMessage(
                     'account_einvoice_es_sii.msg_counterpart_missing',
-                    role=self.role, party=party, type=self.type))
+                    role=LocalMessage(self._role_message), party=party,
+                    type=self.type))
         if self.errors:
             return
         for block in self.blocks.values():
             if len(block.details) > MAX_DETAILS:
-                self.errors.append(gettext(
+                self.errors.append(LocalMessage(
                         'account_einvoice_es_sii.msg_too_many_rates',
                         count=len(block.details)))
                 return
         total = self.total
         if abs(total) > MAX_AMOUNT:
-            self.errors.append(gettext(
+            self.errors.append(LocalMessage(
                     'account_einvoice_es_sii.msg_amount_too_large',
                     amount=total))
             return
@@ -375,6 +378,6 @@ class SIIInvoice:
             expected -= self.isp_quota
         tolerance = CENT if self._converter is round2 else Decimal(1)
         if abs(expected - total) > tolerance:
-            self.errors.append(gettext(
+            self.errors.append(LocalMessage(
                     'account_einvoice_es_sii.msg_total_mismatch',
                     breakdown=total, total=expected))

@@ -29,6 +29,7 @@ from trytond import config
 from trytond.i18n import gettext
 from trytond.modules.account_einvoice import schema, transport
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
+from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.modules.account_einvoice.service import (
     FAULT_CODE, EinvoiceService, Outcome, Request)
 from trytond.pool import Pool
@@ -206,7 +207,10 @@ class SIIService(EinvoiceService):
         to_check = [s for s in submissions if s.operation != 'cancel']
         for submission, facts in self._facts(to_check):
             if facts.errors:
-                result[submission.id] = '\n'.join(facts.errors)
+                # rendered in the language of whoever reads it
+                result[submission.id] = (facts.errors[0]
+                    if len(facts.errors) == 1
+                    else LocalMessage.lines(facts.errors))
             elif nif:
                 record = builder.registro(scratch, facts, nif)
                 scratch.remove(record)
@@ -511,7 +515,7 @@ class SIIService(EinvoiceService):
         record = builder.registro(scratch, facts, nif)
         text = gettext('account_einvoice_es_sii.msg_payload_preview')
         if facts.errors:
-            text += '\n' + '\n'.join(facts.errors)
+            text += '\n' + '\n'.join(str(e) for e in facts.errors)
         return text + '\n' + _pretty(record)
 
 

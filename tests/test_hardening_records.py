@@ -220,8 +220,22 @@ class PoisonedRecordSIITest(SIITestCase):
         with tools.transaction(commit=False, language='es'):
             Submission = Pool().get('account.einvoice.submission')
             # searching still works, on the text as it was stored
-            self.assertEqual(len(Submission.search(
-                        [('message', 'ilike', '%NombreRazon%')])), 1)
+            self.assertEqual(Submission.search(
+                    [('message', '=', english)]),
+                Submission.search([('invoice', '=', poisoned)]))
+
+    def test_local_check_in_reader_language(self):
+        "The SII local checks are read in the reader's language too"
+        invoice = self.post([('100', ['untagged0'], None)])
+        self.cron()
+        english, _ = self.read(invoice, 'en')
+        spanish, history = self.read(invoice, 'es')
+        self.assertEqual(english, 'The tax "untagged0" has no SII tax key: '
+            'set one on the tax, or mark it excluded from SII.')
+        self.assertEqual(spanish, 'El impuesto "untagged0" no tiene clave '
+            'SII: indíquela en el impuesto o márquelo como excluido del '
+            'SII.')
+        self.assertEqual(history, [spanish])
 
 
 class PoisonedRecordFrameworkTest(FrameworkTestCase):

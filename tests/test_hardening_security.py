@@ -184,9 +184,9 @@ class FrameworkSecurityTest(SecurityAssertions, FrameworkTestCase):
             return user.id, other.id, ours.id, theirs.id
         user, other, ours, theirs = tools.call(setup)
 
-        def set_company():
-            Pool().get('res.user').set_preferences({'company': other})
-        tools.call(set_company, user=user)
+        def set_company(company):
+            Pool().get('res.user').set_preferences({'company': company})
+        tools.call(set_company, other, user=user)
 
         def visible(**context):
             Exchange = Pool().get('account.einvoice.exchange')
@@ -196,7 +196,8 @@ class FrameworkSecurityTest(SecurityAssertions, FrameworkTestCase):
             with self.subTest(context=context):
                 seen = tools.call(visible, user=user, context=context)
                 self.assertNotIn(theirs, seen)
-        # working in its own company, the user reads its own records
+        # back in its own company, the user reads its own records
+        tools.call(set_company, self.company, user=user)
         self.assertIn(ours, tools.call(
                 visible, user=user, context={'company': self.company}))
 

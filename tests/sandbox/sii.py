@@ -98,6 +98,14 @@ Answer: ``CSV`` (16 characters A-Z0-9) and ``DatosPresentacion``
 ``Correcto`` (every line Correcto), ``Incorrecto`` (every line Incorrecto)
 or ``ParcialmenteCorrecto``; one ``RespuestaLinea`` per record in order.
 
+Injected answer ``duplicate_line`` (``add_fault('sii', operation,
+'duplicate_line', position='before')``): the request is processed as
+usual, then every ``RespuestaLinea`` (Consulta: every item) is listed
+twice, the copy (``before`` or ``after`` the real one) stating the
+opposite: ``Incorrecto`` 1100 for an accepted line, ``Correcto`` for a
+refused one; ``Anulada`` for a held invoice, ``Correcta`` for an
+``Anulada`` one.
+
 Consulta: records of the Titular in the environment whose
 ``PeriodoLiquidacion`` equals the filter's, optionally filtered by
 ``IDFactura`` (NumSerieFacturaEmisor, FechaExpedicionFacturaEmisor, and for
