@@ -694,9 +694,10 @@ class Processor:
 
     def _too_early(self, exchange, submissions, outcomes):
         """{submission id: when to ask again} for the answers "not held"
-        that cannot be believed yet: the query left before the last request
-        carrying the submission was out of the authority's hands and
-        confirmed once more after confirm_delay"""
+        that cannot be believed yet: the query left less than the request
+        window plus confirm_delay after the last request carrying the
+        submission was sent (that request may still have been in the
+        authority's hands)"""
         Configuration, _, Exchange, Outcome = self._models()
         candidates = [s.id for s in submissions
             if s.id in outcomes and outcomes[s.id].state != 'unknown'

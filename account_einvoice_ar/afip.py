@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+from lxml.builder import ElementMaker
+
 #: Argentina's civil time (no daylight saving time since 2009)
 AR_TZ = dt.timezone(dt.timedelta(hours=-3), 'ART')
 
@@ -98,11 +100,20 @@ WITHOUT_DOCUMENT = (99, 0)
 
 QR_URL = 'https://www.afip.gob.ar/fe/qr/?p='
 
+#: namespace of the WSFEv1 messages, and their element maker
+WSFE_NS = 'http://ar.gov.afip.dif.FEV1/'
+E = ElementMaker(namespace=WSFE_NS, nsmap={None: WSFE_NS})
+
 ENDPOINTS = {
     # homologation host (in the official WSDLs) -> production host
     'wsaahomo.afip.gov.ar': 'wsaa.afip.gov.ar',
     'wswhomo.afip.gov.ar': 'servicios1.afip.gov.ar',
     }
+
+
+def wsfe_tag(name):
+    "The qualified name of a WSFEv1 element"
+    return f'{{{WSFE_NS}}}{name}'
 
 
 def voucher_class(issuer_condition, receiver_condition):

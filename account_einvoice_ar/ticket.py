@@ -35,7 +35,7 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction, without_check_access
 
 from . import wsaa
-from .afip import ENDPOINTS
+from .afip import ENDPOINTS, WSFE_NS
 
 logger = logging.getLogger(__name__)
 #: a ticket is renewed this long before its expiration
@@ -308,7 +308,7 @@ def server_time(configuration, timeout=None):
     WSFEv1's FEDummy answer (no authentication needed), or None"""
     from lxml import etree
 
-    from .service import WSFE_NS, wsfe_url
+    from .service import wsfe_url
     body = etree.Element(f'{{{WSFE_NS}}}FEDummy', nsmap={None: WSFE_NS})
     try:
         configuration.check_sending()
