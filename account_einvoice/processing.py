@@ -22,19 +22,16 @@ only while its exchange is still in flight for this process.
 """
 import datetime as dt
 import logging
-import os
 import random
-import socket
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from sql import For, Null
 
-from trytond import backend, config
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
 from . import transport
@@ -42,19 +39,15 @@ from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
 from .isolation import isolate, refusal
 from .local_message import LocalMessage
+from .recovery import MAX_FAILURES, RUN_STOPPERS, Recovery, active, option
 from .schema import validate_records
 from .submission import backoff
 
 logger = logging.getLogger(__name__)
-# (database, exchange id) this process is sending right now
-_active = set()
 CLAIM_RETRIES = 10
 MAX_CLAIMS_PER_RUN = 3
 # seconds between claims when a service deferred everything it was given
 DEFER_DELAY = 0.2
-# consecutive failed batches that stop a run (and pause the configuration)
-MAX_FAILURES = 3
-RUN_STOPPERS = {'transient', 'unknown', 'not_sent'}
 
 
 @dataclass
@@ -65,34 +58,12 @@ class Batch:
     submissions: list
 
 
-def _option(name, default):
-    return config.getfloat('account_einvoice', name, default=default)
-
-
-def _window(service=None):
-    """Seconds a request may stay in the authority's hands after it was
-    sent, whether its sender waits for the answer or not"""
-    read = getattr(service, 'timeout', None) or _option('timeout', 60)
-    return (_option('connect_timeout', 10) + read
-        + _option('in_flight_margin', 60))
-
-
 def _chunks(items, size):
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Processor:
+class Processor(Recovery):
     "Report the pending submissions of one configuration"
 
     def __init__(self, configuration, ids=None):
@@ -117,7 +88,7 @@ class Processor:
     def run(self):
         self.recover_stale()
         waited = 0
-        patience = _option('defer_wait', 10)
+        patience = option('defer_wait', 10)
         failures = 0
         while failures < MAX_FAILURES:
             batches = self.claim()
@@ -144,53 +115,6 @@ class Processor:
                     failures = 0
         if failures >= MAX_FAILURES:
             self.pause()
-
-    def pause(self):
-        """Put off the pending submissions of the configuration: its last
-        calls failed in a row, for longer each time they do"""
-        _, Submission, Exchange, _ = self._models()
-        transaction = Transaction()
-        table = Exchange.__table__()
-        cursor = transaction.connection.cursor()
-        cursor.execute(*table.select(table.failure,
-                where=(table.configuration == self.configuration_id)
-                & (table.sent != Null)
-                & ~table.state.in_(['in_flight', 'recovering']),
-                order_by=[table.id.desc], limit=MAX_FAILURES * 10))
-        streak = 0
-        for failure, in cursor:
-            if failure not in RUN_STOPPERS:
-                break
-            streak += 1
-        until = dt.datetime.now() + backoff(
-            max(streak // MAX_FAILURES, 1), _option('retry_delay', 60),
-            _option('retry_delay_max', 6 * 3600))
-        submission = Submission.__table__()
-        cursor.execute(*submission.update(
-                [submission.next_attempt], [until],
-                where=(submission.configuration == self.configuration_id)
-                & (submission.state == 'pending')
-                & (submission.exchange == Null)
-                & ((submission.next_attempt == Null)
-                    | (submission.next_attempt < until))))
-        transaction.commit()
-        logger.warning("e-invoice configuration %s: %s failed calls in a "
-            "row, reporting paused until %s", self.configuration_id,
-            streak, until)
-
-    def release(self, exchange_ids, message):
-        """Give back to pending the submissions of exchanges never sent
-        (nothing left this machine: no query is needed)"""
-        _, Submission, Exchange, _ = self._models()
-        for exchange_id in exchange_ids:
-            _active.discard((self.database, exchange_id))
-        Exchange.write(Exchange.browse(exchange_ids), {
-                'state': 'failed',
-                'error': message,
-                })
-        submissions = Submission.search([('exchange', 'in', exchange_ids)])
-        if submissions:
-            Submission.write(submissions, {'exchange': None})
 
     # -- Claim -----------------------------------------------------------
     def claim(self):
@@ -284,7 +208,7 @@ class Processor:
                 Submission.write(chunk, {'exchange': exchange.id})
                 batches.append(
                     Batch(exchange.id, kind, operation, [s.id for s in chunk]))
-                _active.add((self.database, exchange.id))
+                active.add((self.database, exchange.id))
         transaction.commit()
         return batches
 
@@ -414,7 +338,7 @@ class Processor:
                     "could not record e-invoice exchange %s", batch.exchange)
                 transaction.rollback()
         finally:
-            _active.discard((self.database, batch.exchange))
+            active.discard((self.database, batch.exchange))
         return failed
 
     def _mark_sent(self, exchange_id):
@@ -539,8 +463,8 @@ class Processor:
             exchange.duration = round(response.duration, 3)
         exchange.save()
 
-        base = _option('retry_delay', 60)
-        maximum = _option('retry_delay_max', 6 * 3600)
+        base = option('retry_delay', 60)
+        maximum = option('retry_delay_max', 6 * 3600)
         submissions = Submission.search([('exchange', '=', batch.exchange)])
         by_attempts = defaultdict(list)
         for submission in submissions:
@@ -692,44 +616,6 @@ class Processor:
             'cancel': {'cancelled'},
             }[operation]
 
-    def _too_early(self, exchange, submissions, outcomes):
-        """{submission id: when to ask again} for the answers "not held"
-        that cannot be believed yet: the query left less than the request
-        window plus confirm_delay after the last request carrying the
-        submission was sent (that request may still have been in the
-        authority's hands)"""
-        Configuration, _, Exchange, Outcome = self._models()
-        candidates = [s.id for s in submissions
-            if s.id in outcomes and outcomes[s.id].state != 'unknown'
-            and outcomes[s.id].state not in self._done(s.operation)]
-        if not candidates:
-            return {}
-        service = Configuration(self.configuration_id).get_service()
-        delay = dt.timedelta(
-            seconds=_window(service) + _option('confirm_delay', 60))
-        outcome = Outcome.__table__()
-        table = Exchange.__table__()
-        cursor = Transaction().connection.cursor()
-        last_sent = {}
-        for sub_ids in grouped_slice(candidates):
-            cursor.execute(*outcome.join(table,
-                    condition=outcome.exchange == table.id).select(
-                    outcome.submission, table.sent, table.started,
-                    where=reduce_ids(outcome.submission, sub_ids)
-                    & (table.kind == 'send')))
-            for submission_id, sent, started in cursor:
-                sent = sent or started
-                if sent and sent > last_sent.get(submission_id, sent):
-                    last_sent[submission_id] = sent
-                elif sent:
-                    last_sent.setdefault(submission_id, sent)
-        cursor.execute(*table.select(table.sent, table.started,
-                where=table.id == exchange.id))
-        sent, started = cursor.fetchone()
-        asked = sent or started
-        return {i: sent + delay for i, sent in last_sent.items()
-            if asked < sent + delay}
-
     @classmethod
     def after_query(cls, submission, outcome):
         done = cls._done(submission.operation)
@@ -745,88 +631,3 @@ class Processor:
                 values['registered'] = True
             return values
         return cls.after_send(submission, outcome, submission.operation)
-
-    # -- Recovery --------------------------------------------------------
-    def recover_stale(self):
-        """Take back the batches a dead or stuck sender left in flight.
-
-        A batch never sent goes back to pending at once when its sender is
-        dead (nothing left this machine); a sent one is marked "outcome
-        unknown", to be queried, only once the authority cannot be holding
-        the request any more, whatever became of its sender."""
-        Configuration, Submission, Exchange, Outcome = self._models()
-        transaction = Transaction()
-        transaction.commit()
-        database = transaction.database
-        cursor = transaction.connection.cursor()
-        table = Exchange.__table__()
-        query = table.select(table.id, table.worker, table.started,
-            table.sent,
-            where=(table.configuration == self.configuration_id)
-            & table.state.in_(['in_flight', 'recovering']))
-        if database.has_select_for():
-            query.for_ = database.get_select_for_skip_locked()('UPDATE')
-        try:
-            cursor.execute(*query)
-            rows = cursor.fetchall()
-        except backend.DatabaseOperationalError:
-            transaction.rollback()
-            return
-        if not rows:
-            return
-        window = _window(Configuration(self.configuration_id).get_service())
-        timeout = _option('in_flight_timeout', None)
-        if timeout is None:
-            timeout = (_option('connect_timeout', 10)
-                + 2 * _option('timeout', 60) + 60)
-        now = dt.datetime.now()
-        unsent, stale = [], []
-        for exchange_id, worker, started, sent in rows:
-            dead = self._dead(exchange_id, worker)
-            if sent is None:
-                if (dead or started is None
-                        or started < now - dt.timedelta(seconds=timeout)):
-                    unsent.append(exchange_id)
-            elif sent < now - dt.timedelta(seconds=window) and (dead
-                    or sent < now - dt.timedelta(seconds=timeout)):
-                stale.append(exchange_id)
-        if unsent:
-            logger.info("released %s e-invoice exchanges never sent",
-                len(unsent))
-            self.release(unsent, gettext(
-                    'account_einvoice.msg_exchange_abandoned_unsent'))
-        if not stale:
-            transaction.commit()
-            return
-        submissions = Submission.search([('exchange', 'in', stale)])
-        message = gettext('account_einvoice.msg_exchange_abandoned')
-        Exchange.write(Exchange.browse(stale), {
-                'state': 'unknown',
-                'error': message,
-                })
-        if submissions:
-            Outcome.log([{
-                        'exchange': s.exchange.id,
-                        'submission': s.id,
-                        'operation': s.operation,
-                        'state': 'unknown',
-                        'message': message,
-                        } for s in submissions])
-            Submission.write(submissions, {
-                    'exchange': None,
-                    'needs_query': True,
-                    'next_attempt': None,
-                    })
-        logger.info("recovered %s abandoned e-invoice exchanges", len(stale))
-        transaction.commit()
-
-    def _dead(self, exchange_id, worker):
-        """Tell whether the sender of an exchange certainly stopped (a
-        process of this host that is gone): nobody will record its answer"""
-        host, _, pid = (worker or '').rpartition(':')
-        if host != socket.gethostname() or not pid.isdigit():
-            return False
-        pid = int(pid)
-        if pid == os.getpid():
-            return (self.database, exchange_id) not in _active
-        return not _pid_alive(pid)
