@@ -10,15 +10,43 @@ NODE_LOCK = tests/browser/package.json tests/browser/package-lock.json
 # make demo ARGS=--no-server (or DEMO_NO_SERVER=1): no server at the end
 ARGS ?=
 
-.PHONY: venv node node-if-npm test demo demo-cron bench lint doc po
+.PHONY: venv node node-if-npm test demo demo-cron schemas bench lint doc po screenshots
 
 venv: $(STAMP)
 
+# pip's output goes to $(VENV)/pip.log; the terminal gets one line per
+# package and pip's real warnings and errors, not the notices about the
+# configured package locations that do not exist on this machine.
+PIP_LOG = $(VENV)/pip.log
+PIP_PROGRESS = awk '\
+	/^WARNING: Location .* is ignored: it is neither a file nor a directory/ \
+		{ next } \
+	/^(Collecting|Processing|Obtaining) / { \
+		n++; name = $$2; sub(".*/", "", name); \
+		if (name ~ /\.whl$$/) { split(name, part, "-"); \
+			name = part[1] " " part[2] } \
+		printf "  [%d] %s\n", n, name; fflush(); next } \
+	/^Installing collected packages/ { \
+		print "  installing..."; fflush(); next } \
+	/^Successfully installed/ { \
+		print "  installed " (NF - 2) " packages"; fflush(); next } \
+	/^(WARNING|ERROR|DEPRECATION|error)/ { print; fflush() }'
+PIP_FAILED = { echo "pip failed; the end of $(PIP_LOG):"; \
+	tail -n 40 $(PIP_LOG); exit 1; }
+
+$(STAMP): SHELL := /bin/bash
+$(STAMP): .SHELLFLAGS := -o pipefail -c
 $(STAMP): setup.py
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,postgresql]' flake8 isort sphinx
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "Creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@: > $(PIP_LOG)
+	@echo "Upgrading pip in $(VENV) (full output: $(PIP_LOG))"
+	@$(BIN)/python -m pip install --progress-bar off --upgrade pip 2>&1 \
+		| tee -a $(PIP_LOG) | $(PIP_PROGRESS) || $(PIP_FAILED)
+	@echo "Installing the modules, Tryton and the test tools (about a minute the first time)"
+	@$(BIN)/python -m pip install --progress-bar off -e '.[test,postgresql]' \
+		flake8 isort sphinx 2>&1 \
+		| tee -a $(PIP_LOG) | $(PIP_PROGRESS) || $(PIP_FAILED)
+	@touch $(STAMP)
 
 $(NODE_STAMP): $(NODE_LOCK)
 	mkdir -p $(NODE_DIR)
@@ -46,8 +74,32 @@ demo: venv node-if-npm
 demo-cron: venv
 	$(BIN)/python -m tests.demo cron
 
+# The authorities' WSDL/XSD files, checked against the digests pinned in
+# account_einvoice/schemas/*/SHA256SUMS, into ~/.cache/tryton-einvoice/schemas
+# (not needed beside ../shared/schemas). Mirror or CA bundle:
+# make schemas SCHEMAS_ARGS="--base-url https://mirror --ca-bundle ca.pem"
+SCHEMAS_ARGS ?=
+schemas: venv
+	$(BIN)/einvoice-schemas $(SCHEMAS_ARGS)
+
 bench: venv
 	$(BIN)/python -m tests.bench_framework
+
+# The figures of the documentation: the browser test walks through the demo
+# in Chromium (screenshots in var/screenshots), then the ones doc/ shows are
+# copied to doc/_static/screenshots (kept in the repository).
+SCREENSHOT_DIR = doc/_static/screenshots
+screenshots: venv node
+	rm -rf var/screenshots
+	mkdir -p var/db-screenshots
+	CI=true DB_NAME=screenshots TRYTOND_DATABASE_URI=sqlite:// \
+	TRYTOND_DATABASE__PATH=$(CURDIR)/var/db-screenshots \
+		$(BIN)/python -m tests.run tests.test_browser
+	mkdir -p $(SCREENSHOT_DIR)
+	@for name in $$(grep -rhoE --include='*.rst' '_static/screenshots/[A-Za-z0-9_.-]+\.png' doc \
+			| sed 's|.*/||' | sort -u); do \
+		cp -v var/screenshots/$$name $(SCREENSHOT_DIR)/$$name || exit 1; \
+	done
 
 lint: venv
 	$(BIN)/flake8

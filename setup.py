@@ -17,7 +17,8 @@ def module_package(name):
     config.read(os.path.join(HERE, name, 'tryton.cfg'))
     package = 'trytond.modules.' + name
     data = config.get('tryton', 'xml', fallback='').split() + [
-        'tryton.cfg', 'view/*.xml', 'locale/*.po', '*.fodt', 'icons/*.svg']
+        'tryton.cfg', 'view/*.xml', 'locale/*.po', '*.fodt', 'icons/*.svg',
+        'schemas/*/SHA256SUMS']
     tests_data = ['*.rst', '*.json', 'tryton.cfg', '*.xml']
     return package, data, tests_data
 
@@ -38,6 +39,7 @@ setup(
     description="Report posted invoices to tax authorities (SII, AFIP/ARCA)",
     long_description=open(os.path.join(HERE, 'README.rst')).read(),
     license='GPL-3.0-or-later',
+    license_files=['LICENSE', 'COPYRIGHT'],
     python_requires='>=3.11',
     package_dir=package_dir,
     packages=packages,
@@ -57,6 +59,12 @@ setup(
         'test': ['proteus>=8.0,<8.1'],
         'postgresql': ['psycopg[binary,pool]>=3.2'],
         },
-    entry_points={'trytond.modules': entry_points},
+    entry_points={
+        'trytond.modules': entry_points,
+        'console_scripts': [
+            'einvoice-schemas = '
+            'trytond.modules.account_einvoice.schema_command:main',
+            ],
+        },
     zip_safe=False,
     )

@@ -5,8 +5,9 @@
 
 The trytond option ``[account_einvoice] schema_directory`` names a local
 directory laid out like the authorities' files (``es_sii/...``,
-``ar_afip/...``).  Without it, or when a file is missing there, the
-official URL is used and fetched once per process through the verified
+``ar_afip/...``); without it, the cache filled by ``einvoice-schemas``
+(``make schemas``, see schema_download.py).  When a file is missing there,
+the official URL is used and fetched once per process through the verified
 HTTPS client of the calls (``ca_bundle``, size and time limits), imports
 included.
 """
@@ -24,6 +25,7 @@ from trytond import config
 from trytond.i18n import gettext
 
 from .exceptions import SchemaError
+from .schema_download import default_directory
 
 XS = 'http://www.w3.org/2001/XMLSchema'
 WSDL = 'http://schemas.xmlsoap.org/wsdl/'
@@ -48,7 +50,9 @@ def parse_untrusted(data):
 
 
 def schema_directory():
-    return config.get('account_einvoice', 'schema_directory')
+    "The configured directory, else the cache of ``einvoice-schemas``"
+    return (config.get('account_einvoice', 'schema_directory')
+        or default_directory())
 
 
 def locate(relative, url=None):

@@ -6,23 +6,13 @@
 Build: ``make doc`` (``python -m sphinx -W -b html doc var/doc-html``).
 Nothing is fetched from the network (no intersphinx).
 
-Screenshots: ``.. screenshot:: name`` shows ``_static/screenshots/name.png``
-(or ``var/screenshots/name.png`` at the top of the repository) when the
-browser test has produced it, and nothing otherwise, so the documentation
-builds without warnings on a fresh clone.
+Screenshots: ``.. figure:: /_static/screenshots/<name>.png``; the PNGs are
+kept in the repository and refreshed by ``make screenshots`` (the browser
+test takes them from the demo).
 """
 import os
 
-from docutils import nodes
-from docutils.parsers.rst import Directive, directives
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCREENSHOT_DIRECTORIES = [
-    # (directory on disk, URI relative to the documentation root)
-    (os.path.join(HERE, '_static', 'screenshots'), '/_static/screenshots'),
-    (os.path.join(HERE, '..', 'var', 'screenshots'),
-        '/../var/screenshots'),
-    ]
 
 project = "E-Invoice Reporting for Tryton"
 copyright = "the account_einvoice authors"
@@ -37,35 +27,3 @@ html_show_sourcelink = False
 # a cross reference to a missing document or label is a warning
 nitpicky = True
 smartquotes = False
-
-
-class Screenshot(Directive):
-    "An image of the client when the browser test has produced it"
-    required_arguments = 1
-    optional_arguments = 0
-    final_argument_whitespace = False
-    has_content = True
-    option_spec = {'alt': directives.unchanged}
-
-    def run(self):
-        name = self.arguments[0]
-        if not name.endswith('.png'):
-            name += '.png'
-        for directory, uri in SCREENSHOT_DIRECTORIES:
-            if os.path.isfile(os.path.join(directory, name)):
-                break
-        else:
-            return []
-        figure = nodes.figure()
-        image = nodes.image(uri=f'{uri}/{name}',
-            alt=self.options.get('alt', ' '.join(self.content) or name))
-        figure += image
-        if self.content:
-            caption = nodes.caption(text=' '.join(self.content))
-            figure += caption
-        return [figure]
-
-
-def setup(app):
-    app.add_directive('screenshot', Screenshot)
-    return {'parallel_read_safe': True, 'parallel_write_safe': True}

@@ -9,11 +9,14 @@ Steps: start the sandbox (AEAT SII, AFIP WSAA + WSFEv1) in a child
 process, create a SQLite database in ``var/demo/`` with
 ``account_einvoice_es_sii`` and ``account_einvoice_ar`` activated, the two
 companies with their e-invoice configuration, customers, suppliers,
-taxes with the authorities' codes and two users, post invoices (one of
-them refused: a customer's NIF with a wrong check letter), run the cron
-and print what the authorities answered.  Then a Tryton server with the
-web client (sao, installed by npm in ``var/node``) runs on 127.0.0.1 until
-Ctrl-C, with the sandbox still answering.
+taxes with the authorities' codes and two users, post invoices, run the
+cron and print what each run did and what the authorities answered.  Two
+invoices are not accepted: a Spanish customer's NIF has a wrong check
+letter, so the module's own check refuses the invoice before sending it
+(code ``LOCAL``), and AFIP rejects a Factura A for a CUIT it does not know
+(the sandbox's ``unregistered_cuits``, AFIP code 10015).  Then a Tryton
+server with the web client (sao, installed by npm in ``var/node``) runs on
+127.0.0.1 until Ctrl-C, with the sandbox still answering.
 
 ``--no-server`` (or ``DEMO_NO_SERVER=1``) stops after the table.
 ``--ready-file F`` writes the addresses and logins as JSON once the server
@@ -35,12 +38,13 @@ import urllib.request
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from tests import tools
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRECTORY = os.path.join(ROOT, 'var', 'demo')
 SAO = os.path.join(ROOT, 'var', 'node', 'node_modules', 'tryton-sao')
 SCHEMAS = os.environ.get(
-    'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY',
-    os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas')))
+    'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', tools.official_schemas())
 DATABASE = 'demo'
 SERVICES = ['sii', 'afip_wsaa', 'afip_wsfe']
 #: certificate name in the trytond configuration -> sandbox identity
@@ -60,6 +64,8 @@ USERS = {
 BAD_PARTY = "Cliente Con Error SL"
 BAD_NIF = '23456789X'
 GOOD_NIF = '23456789D'
+#: the code of the submissions refused before sending, by the local checks
+LOCAL = 'LOCAL'
 TAX_NAMES = {
     'iva21': "IVA 21%",
     'iva10': "IVA 10%",
@@ -356,7 +362,22 @@ def post_argentine_invoices(base):
     post('dni', [('30000', ['iva21'], 1)], description="Curso")
     post('ri', [('1200', ['iva21'], 1)], currency=base['usd'],
         description="Licencia anual (USD)")
+    # AFIP does not know this CUIT (see reject_unregistered_cuit)
+    post('unregistered', [('40000', ['iva21'], 1)],
+        description="Asesoramiento")
     return first
+
+
+def reject_unregistered_cuit(sandbox):
+    "AFIP rejects the vouchers of this customer: its CUIT is not registered"
+    from tests.ar_case import CUSTOMERS
+    sandbox.set_option('afip_wsfe', 'unregistered_cuits',
+        [CUSTOMERS['unregistered'][1]])
+
+
+def invoice_number(invoice_id):
+    from trytond.pool import Pool
+    return Pool().get('account.invoice')(invoice_id).number
 
 
 def post_argentine_credit_note(invoice_id):
@@ -388,12 +409,16 @@ def submissions_table(company=None):
             number = f'{number} ({kind} {legal})'
         if invoice.type == 'in':
             number = f'{number} ({invoice.reference})'
+        state = states.get(submission.state, submission.state)
+        if submission.state == 'rejected' and submission.code == LOCAL:
+            state = "Refused before sending"
         rows.append({
                 'company': submission.company.rec_name,
                 'invoice': number,
                 'party': invoice.party.rec_name,
                 'authority': authority,
-                'state': states.get(submission.state, submission.state),
+                'state': state,
+                'code': submission.code or '',
                 'reference': submission.reference or '',
                 'message': submission.message or '',
                 'amount': str(invoice.total_amount),
@@ -407,8 +432,8 @@ def print_table(rows):
     columns = [
         ('invoice', "Invoice", 34), ('party', "Party", 24),
         ('total', "Total", 16), ('authority', "Authority", 11),
-        ('state', "State", 10), ('reference', "Reference (CSV / CAE)", 21),
-        ('message', "Message", 0)]
+        ('state', "State", 22), ('reference', "Reference (CSV / CAE)", 21),
+        ('code', "Code", 6), ('message', "Message", 0)]
 
     def cut(text, size):
         text = ' '.join(str(text).split())
@@ -431,10 +456,56 @@ def print_table(rows):
 
 
 def count_by_state(rows):
+    "Totals of the table, e.g. '13 accepted, 1 refused before sending'"
     counts = {}
     for row in rows:
-        counts[row['state']] = counts.get(row['state'], 0) + 1
-    return ', '.join(f'{n} {state.lower()}' for state, n in counts.items())
+        state = row['state'].lower()
+        if state == 'rejected':
+            state = "rejected by the authority"
+        counts[state] = counts.get(state, 0) + 1
+    return ', '.join(f'{n} {state}' for state, n in counts.items())
+
+
+def last_outcome(company):
+    "The id of the company's last outcome (what a run adds comes after)"
+    from trytond.pool import Pool
+    Outcome = Pool().get('account.einvoice.exchange.outcome')
+    outcomes = Outcome.search([('submission.company', '=', company)],
+        order=[('id', 'DESC')], limit=1)
+    return outcomes[0].id if outcomes else 0
+
+
+def run_summary(company, after):
+    """What a run did, from the outcomes it recorded: the invoices sent,
+    the requests, and what the authority answered, or the local refusals
+    (no request)"""
+    from trytond.pool import Pool
+    Outcome = Pool().get('account.einvoice.exchange.outcome')
+    outcomes = Outcome.search([
+            ('submission.company', '=', company),
+            ('id', '>', after),
+            ], order=[('id', 'ASC')])
+    sent = {o.submission.id for o in outcomes if o.exchange}
+    requests = {o.exchange.id for o in outcomes if o.exchange}
+    answers, refused = {}, 0
+    for outcome in outcomes:
+        if not outcome.exchange:
+            refused += 1
+            continue
+        if outcome.state == 'rejected':
+            key = "rejected by the authority"
+        elif outcome.state in {'not_found', 'pending', 'unknown'}:
+            key = "to send again"
+        else:
+            key = outcome.state.replace('_', ' ')
+        answers[key] = answers.get(key, 0) + 1
+    text = (f"{len(sent)} sent in {len(requests)} "
+        f"request{'s' if len(requests) != 1 else ''}")
+    if answers:
+        text += ': ' + ', '.join(f'{n} {key}' for key, n in answers.items())
+    if refused:
+        text += f'; {refused} refused before sending (code {LOCAL})'
+    return text
 
 
 def run_cron(companies=None):
@@ -459,13 +530,14 @@ def run_cron(companies=None):
     for index, (company, name, pending) in enumerate(todo, 1):
         say(f'  [{index}/{len(todo)}] {name}: {pending} pending', end='')
         started = time.monotonic()
+        with Transaction().start(DATABASE, 0, readonly=True):
+            after = last_outcome(company)
         tools.call(lambda: Pool().get(
                 'account.einvoice.submission').send_pending(),
             company=company)
         with Transaction().start(DATABASE, 0, readonly=True):
-            rows = submissions_table(company)
-        say(f' -> {count_by_state(rows)} '
-            f'({time.monotonic() - started:.1f} s)')
+            done = run_summary(company, after)
+        say(f' -> {done} ({time.monotonic() - started:.1f} s)')
     with Transaction().start(DATABASE, 0, readonly=True):
         return submissions_table()
 
@@ -520,8 +592,8 @@ def demo(options):
     directory = os.path.abspath(options.directory)
     started = time.monotonic()
     if not os.path.isdir(os.path.join(SCHEMAS, 'es_sii')):
-        say(f"The official schemas are not in {SCHEMAS}: set "
-            "TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY")
+        say(f"The official schemas are not in {SCHEMAS}: run `make "
+            "schemas` or set TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY")
         return 1
     say("E-invoice demo: Spain (AEAT SII) and Argentina (AFIP WSFEv1) "
         "against the local sandbox")
@@ -535,6 +607,7 @@ def demo(options):
     try:
         with Step("Starting the authority sandbox"):
             sandbox.start()
+            reject_unregistered_cuit(sandbox)
         config_path, web_root = write_configuration(
             directory, sandbox, port)
         with Step(f"Creating the database {DATABASE} "
@@ -566,6 +639,7 @@ def demo(options):
         say()
         print_table(rows)
         say()
+        say(f"In all: {count_by_state(rows)}.")
         say(f"Set up in {time.monotonic() - started:.0f} s.  "
             f"Configuration: {os.path.relpath(config_path, ROOT)}")
         if options.no_server:
@@ -587,7 +661,9 @@ def demo(options):
                 }[login]
             say(f"  {login:<11} password {PASSWORDS[login]:<16} {role}")
         say("To try, as chief: Financial > Invoices > E-Invoice "
-            f"Submissions, tab Rejected: read why; in Parties > Parties, "
+            f"Submissions, tab Rejected: the invoice of {BAD_PARTY} was "
+            "refused before sending (code LOCAL): read why; in Parties > "
+            "Parties, "
             f"{BAD_PARTY}, tab Identifiers: {BAD_NIF} -> {GOOD_NIF}; back "
             "on the submission: Reschedule (or Send Now), or run the cron "
             "again with:")
@@ -608,6 +684,10 @@ def demo(options):
                 'web_client': web_root is not None,
                 'bad_party': {
                     'name': BAD_PARTY, 'nif': BAD_NIF, 'fix': GOOD_NIF},
+                'companies': {
+                    'es': spain['company'], 'ar': argentina['company']},
+                # an authorized Factura A (its AFIP tab has the CAE)
+                'afip_invoice': tools.call(invoice_number, factura),
                 'sandbox': sandbox.url,
                 }
             with open(options.ready_file + '.tmp', 'w') as fp:

@@ -10,6 +10,7 @@ It answers like a misbehaving authority::
         server.url + '/schemas/es_sii/SuministroLR.xsd'  # official files
         server.sent                               # body bytes written
         server.answer_posts('/huge?size=1000000') # any POST gets this
+        server.files['/any/path?query'] = b'...'  # served as is (a mirror)
 
 ``tls`` chooses the server side of the handshake: ``'default'`` (the
 sandbox's server certificate), ``'weak_dh'`` (TLS 1.2, DHE only with a
@@ -101,7 +102,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
-            if url.path == '/huge':
+            if self.path in self.server.files:
+                self.server.downloads.append(self.path)
+                self.answer(self.server.files[self.path], 'application/xml')
+            elif url.path == '/huge':
                 self.huge(int(params.get('size', 200 * 2**20)),
                     bool(params.get('chunked')))
             elif url.path == '/trickle':
@@ -190,6 +194,7 @@ class _Server(http.server.ThreadingHTTPServer):
         self.sent = 0
         self.requests = []
         self.downloads = []
+        self.files = {}
         self.post_answer = None
         self.stopping = threading.Event()
 
@@ -230,6 +235,10 @@ class HostileServer:
     @property
     def downloads(self):
         return self.server.downloads
+
+    @property
+    def files(self):
+        return self.server.files
 
     def reset(self):
         self.server.sent = 0

@@ -7,7 +7,11 @@ the last line printed is ``N passed, N failed, N skipped``.
     python -m tests.run                # everything
     python -m tests.run tests.test_x   # only some targets (module names)
 
-The database comes from TRYTOND_DATABASE_URI (SQLite by default).
+The database comes from TRYTOND_DATABASE_URI (SQLite by default).  The
+targets that need no database (DATABASE_FREE) run whatever the database;
+TESTS_DATABASE_FREE=skip leaves them out (a CI's second database pass),
+TESTS_DATABASE_FREE=only runs nothing else.  Each target is printed with its
+duration, the slowest targets and tests at the end.
 """
 import hashlib
 import json
@@ -21,6 +25,11 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+#: targets testing only the sandbox: no trytond database
+DATABASE_FREE = [
+    'tests.test_sandbox_afip', 'tests.test_sandbox_core',
+    'tests.test_sandbox_sii']
+SLOWEST = 10
 
 
 def source_hash():
@@ -39,8 +48,9 @@ def setup_environment():
     env = os.environ
     fingerprint = source_hash()
     env.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
-    schemas = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas'))
-    env.setdefault('TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', schemas)
+    from tests.tools import official_schemas
+    env.setdefault(
+        'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', official_schemas())
     if env['TRYTOND_DATABASE_URI'].startswith('postgresql'):
         env.setdefault('DB_CACHE', 'postgresql://')
         env.setdefault('DB_NAME', f'test_einvoice_{fingerprint}')
@@ -66,12 +76,37 @@ def targets():
     for name in sorted(os.listdir(os.path.join(ROOT, 'tests'))):
         if name.startswith('test_') and name.endswith('.py'):
             names.append(f'tests.{name[:-3]}')
+    choice = os.environ.get('TESTS_DATABASE_FREE', '').lower()
+    if choice == 'skip':
+        names = [n for n in names if n not in DATABASE_FREE]
+    elif choice == 'only':
+        names = [n for n in names if n in DATABASE_FREE]
+    elif choice:
+        raise SystemExit(f"TESTS_DATABASE_FREE={choice}: skip or only")
     return names
+
+
+class TimedResult(unittest.TextTestResult):
+    "Records how long each test took"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.durations = []
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.durations.append(
+            (test.id(), time.monotonic() - self._started))
 
 
 def run_one(target, report):
     suite = unittest.defaultTestLoader.loadTestsFromName(target)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    result = unittest.TextTestRunner(
+        verbosity=2, resultclass=TimedResult).run(suite)
     failed = len(result.failures) + len(result.errors) + len(
         result.unexpectedSuccesses)
     with open(report, 'w') as fp:
@@ -79,8 +114,18 @@ def run_one(target, report):
                 'run': result.testsRun,
                 'failed': failed,
                 'skipped': len(result.skipped),
+                'durations': result.durations,
                 }, fp)
     return 0 if result.wasSuccessful() else 1
+
+
+def print_slowest(files, tests):
+    print('\nslowest files:')
+    for target, seconds in sorted(files, key=lambda f: -f[1])[:SLOWEST]:
+        print(f'{seconds:7.1f}s  {target}')
+    print('slowest tests:')
+    for test, seconds in sorted(tests, key=lambda t: -t[1])[:SLOWEST]:
+        print(f'{seconds:7.1f}s  {test}')
 
 
 def main(argv):
@@ -90,9 +135,11 @@ def main(argv):
     selected = argv or targets()
     totals = {'run': 0, 'failed': 0, 'skipped': 0}
     broken = []
+    files, tests = [], []
     started = time.monotonic()
     for target in selected:
         print(f'--- {target}', flush=True)
+        target_started = time.monotonic()
         with tempfile.NamedTemporaryFile(suffix='.json') as report:
             code = subprocess.call(
                 [sys.executable, '-m', 'tests.run', '--one', target,
@@ -102,10 +149,16 @@ def main(argv):
                     counts = json.load(fp)
             except (OSError, ValueError):
                 counts = {'run': 1, 'failed': 1, 'skipped': 0}
+        seconds = time.monotonic() - target_started
+        files.append((target, seconds))
+        tests.extend(counts.pop('durations', []))
         for key in totals:
             totals[key] += counts[key]
         if code:
             broken.append(target)
+        print(f'--- {target}: {seconds:.1f}s '
+            f'({"FAILED" if code else "ok"})', flush=True)
+    print_slowest(files, tests)
     passed = totals['run'] - totals['failed'] - totals['skipped']
     print(f'\n{os.environ["TRYTOND_DATABASE_URI"].split(":")[0]}: '
         f'{time.monotonic() - started:.0f}s; failing: {broken or "none"}')

@@ -8,10 +8,14 @@ packages of ``tests/browser/package.json`` installed in ``var/node``
 (``make node``).  Without them the test is skipped, except in CI
 (``CI=true``) where it fails.  It runs on SQLite only (skipped when
 ``TRYTOND_DATABASE_URI`` names PostgreSQL).  Screenshots of the key screens
-are saved in ``var/screenshots/``.
+are saved in ``var/screenshots/``; every figure of the documentation
+(``doc/_static/screenshots/``) must be among them: ``make screenshots``
+runs this test and copies them there.
 """
+import glob
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -26,7 +30,18 @@ CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 DIRECTORY = os.path.join(ROOT, 'var', 'browser-demo')
 SCREENSHOTS = os.path.join(ROOT, 'var', 'screenshots')
 SCRIPT = os.path.join(ROOT, 'tests', 'browser', 'staff_workflow.mjs')
+DOC = os.path.join(ROOT, 'doc')
 IN_CI = os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}
+
+
+def doc_figures():
+    "The screenshots the documentation shows, by name"
+    names = set()
+    for path in glob.glob(os.path.join(DOC, '**', '*.rst'), recursive=True):
+        with open(path) as fp:
+            names.update(re.findall(
+                    r'_static/screenshots/([\w.-]+)\.png', fp.read()))
+    return sorted(names)
 
 
 def missing():
@@ -160,11 +175,27 @@ class StaffWorkflowBrowserTest(unittest.TestCase):
         states = dict(self.query(
             'SELECT state, COUNT(*) FROM account_einvoice_submission '
             'GROUP BY state'))
-        self.assertEqual(states, {'accepted': 14})
+        # the invoice AFIP rejects stays rejected, with AFIP's code
+        self.assertEqual(states, {'accepted': 14, 'rejected': 1})
+        self.assertEqual(self.query(
+                'SELECT code FROM account_einvoice_submission '
+                "WHERE state = 'rejected'"), [('10015',)])
 
-        for name in ['03-bookkeeper-access-error', '05-chief-rejected-tab',
-                '06-chief-rejected-message', '11-chief-accepted']:
+        # The screens of the documentation show what their captions say
+        self.assertIn('RegistroLRFacturasEmitidas', result['sii_record'])
+        self.assertIn(bad['fix'], result['sii_record'])
+        self.assertEqual(result['invoice_einvoice_state'], 'Accepted')
+        self.assertEqual(
+            result['invoice_einvoice_reference'], result['reference'])
+        self.assertRegex(result['afip_cae'], r'^\d{14}$')
+        self.assertRegex(result['afip_legal_number'], r'^00003-\d{8}$')
+
+        figures = doc_figures()
+        self.assertGreaterEqual(len(figures), 5)
+        for name in ['03-bookkeeper-access-error', '11-chief-accepted'] \
+                + figures:
             path = os.path.join(SCREENSHOTS, name + '.png')
+            self.assertTrue(os.path.exists(path), f"not produced: {path}")
             self.assertTrue(os.path.getsize(path) > 10000, path)
 
 

@@ -12,9 +12,21 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def official_schemas():
+    """../shared/schemas beside the repository, else the cache that
+    `make schemas` fills (schema_download.default_directory)"""
+    shared = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas'))
+    if os.path.isdir(shared):
+        return shared
+    cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(
+        os.path.expanduser('~'), '.cache')
+    return os.path.join(cache, 'tryton-einvoice', 'schemas')
+
+
 SCHEMAS = os.environ.get(
-    'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY',
-    os.path.normpath(os.path.join(ROOT, '..', 'shared', 'schemas')))
+    'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', official_schemas())
 os.environ.setdefault('EINVOICE_SCHEMA_DIR', SCHEMAS)
 
 

@@ -8,7 +8,10 @@
 // submission: Reschedule is disabled and the server refuses the call.  The
 // chief accountant opens the Rejected tab, reads the authority's message,
 // fixes the customer's NIF, reschedules, the cron runs (`python -m
-// tests.demo cron`) and the submission is shown Accepted.
+// tests.demo cron`) and the submission is shown Accepted.  Then the
+// screens the documentation shows: the SII record of the submission, the
+// E-Invoice tab of its invoice and, in the Argentine company, the AFIP tab
+// of an authorized invoice.
 //
 // Prints one JSON object on stdout: {ok, steps, screenshots, ...}; exits
 // non-zero when a step failed (the JSON then has `error` and `step`).
@@ -299,8 +302,103 @@ async function chief() {
   await domainTab(page, 'Accepted');
   await listRow(page, BAD_PARTY).waitFor();
   await shot(page, '12-chief-accepted-tab');
+
+  begin('chief: the SII record of the submission');
+  await listRow(page, BAD_PARTY).locator('td').nth(3).dblclick();
+  const form = currentTab(page).locator('.form').first();
+  await form.waitFor();
+  await idle(page);
+  await form.locator('.nav-tabs a', { hasText: 'SII Record' }).click();
+  await page.waitForFunction(() => {
+    const el = document.querySelector(
+      '#tabcontent > .tab-pane.active .form [name="sii_payload"]');
+    return el && (el.value || el.textContent || '').includes('Suministro');
+  });
+  result.sii_record = await fieldValue(page, 'sii_payload');
+  const invoice = await fieldValue(page, 'invoice');
+  // show more of the record than the field's few lines
+  await currentTab(page).locator('.form [name="sii_payload"]').first()
+    .evaluate((el) => { el.style.height = '230px'; });
+  await shot(page, '13-chief-sii-record');
+
+  begin('chief: the E-Invoice tab of the invoice');
+  await openCustomerInvoice(page, invoice);
+  await waitField(page, 'einvoice_state', 'Accepted');
+  result.invoice_einvoice_state = await fieldValue(page, 'einvoice_state');
+  result.invoice_einvoice_reference = await fieldValue(
+    page, 'einvoice_reference');
+  await shot(page, '14-chief-invoice-einvoice-tab');
+
+  begin('chief: the Argentine company');
+  // what the company selection of the preferences does
+  await page.evaluate((company) => Sao.rpc({
+    method: 'model.res.user.set_preferences',
+    params: [{ company }, {}],
+  }, Sao.Session.current_session), ready.companies.ar);
   await context.close();
   browser = null;
+  await argentineChief();
+}
+
+async function argentineChief() {
+  const context = await launch();
+  browser = context;
+  const page = await newPage(context);
+  await login(page, 'chief', ready.passwords.chief);
+  begin('chief: the AFIP tab of an authorized invoice');
+  await openCustomerInvoice(page, ready.afip_invoice, 'AFIP');
+  await page.waitForFunction(() => {
+    const el = document.querySelector(
+      '#tabcontent > .tab-pane.active .form [name="ar_cae"]');
+    return el && /^\d{14}$/.test(el.value);
+  });
+  result.afip_cae = await fieldValue(page, 'ar_cae');
+  result.afip_legal_number = await fieldValue(page, 'ar_legal_number');
+  await shot(page, '15-chief-afip-invoice');
+  await context.close();
+  browser = null;
+}
+
+// Financial > Invoices > Customer Invoices, tab Posted, the one invoice
+// found by `text`, opened on its notebook page `page_`
+async function openCustomerInvoice(page, text, page_ = 'E-Invoice') {
+  if (!(await menuRow(page, 'Financial').isVisible())) {
+    await page.locator('[data-toggle="menu"]').first().click();  // show menu
+  }
+  for (const name of ['Financial', 'Invoices']) {
+    const row = menuRow(page, name);
+    await row.waitFor();
+    const child = name === 'Financial' ? 'Invoices' : 'Customer Invoices';
+    if (!(await menuRow(page, child).isVisible())) {
+      await row.locator('.expander').click();
+    }
+  }
+  await menuRow(page, 'Customer Invoices').locator('.column-char').click();
+  await page.locator('#tablist li.active a', { hasText: 'Customer Invoices' })
+    .waitFor();
+  await idle(page);
+  await page.locator('[data-toggle="menu"]').first().click();  // hide menu
+  await domainTab(page, 'Posted');
+  const search = currentTab(page).locator('.filter-box input').first();
+  await search.fill(text);
+  await search.press('Enter');
+  await idle(page);
+  await page.waitForFunction((text) => {
+    const rows = document.querySelectorAll(
+      '#tabcontent > .tab-pane.active .treeview tbody tr');
+    return rows.length === 1 && rows[0].textContent.includes(text);
+  }, text);
+  // select the row, then switch to the form (as for the party)
+  const rows = currentTab(page).locator('.treeview tbody tr');
+  await rows.first().locator('td:visible', { hasText: text }).first()
+    .click();
+  await currentTab(page).locator('button[title="Switch"]').first().click();
+  const form = currentTab(page).locator('.form').first();
+  await form.waitFor();
+  await idle(page);
+  await form.locator('.nav-tabs a', { hasText: new RegExp(`^${page_}$`) })
+    .first().click();
+  await idle(page);
 }
 
 async function fixParty(page) {

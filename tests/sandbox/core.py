@@ -15,10 +15,10 @@ Writing a service
     class MyAuthority(SandboxService):
         name = 'my_authority'                 # used in the control API
         # URL path of the WSDL -> WSDL file (relative to the schema dir
-        # EINVOICE_SCHEMA_DIR, default <repo>/../shared/schemas, or
-        # absolute).  GET <path>?wsdl serves it with every soap address
-        # rewritten to the sandbox; XSDs next to the WSDL file are served by
-        # relative name next to <path>.
+        # EINVOICE_SCHEMA_DIR, default <repo>/../shared/schemas or the
+        # `make schemas` cache, or absolute).  GET <path>?wsdl serves it
+        # with every soap address rewritten to the sandbox; XSDs next to
+        # the WSDL file are served by relative name next to <path>.
         wsdl = {'/my/v1': 'xx_my/My.wsdl'}
         # Files whose schemas validate request bodies (.xsd, or .wsdl for
         # schemas embedded in <wsdl:types>); None = no validation.
@@ -92,8 +92,8 @@ OWN_SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 def schema_dir():
     "Directory of the official WSDL/XSD files"
-    return os.environ.get('EINVOICE_SCHEMA_DIR') or os.path.normpath(
-        os.path.join(_REPO_ROOT, '..', 'shared', 'schemas'))
+    from tests.tools import official_schemas
+    return os.environ.get('EINVOICE_SCHEMA_DIR') or official_schemas()
 
 
 def schema_path(name):
