@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 
 from tests import tools
-from tests.ar_case import COMPANY_CUIT, POS, ArTestCase
+from tests.ar_case import COMPANY_CUIT, POS, ArTestCase, create_invoice
 
 
 class ArRecoveryTest(ArTestCase):
@@ -162,9 +162,18 @@ class ArRecoveryTest(ArTestCase):
     @tools.requires_postgresql
     def test_concurrent_senders(self):
         "Two processes, one point of sale: gap-free, one CAE each"
-        ids = []
-        for _ in range(20):
-            ids += self.post(3, party='final') + self.post(party='ri')
+        from trytond.pool import Pool
+
+        def post_all():
+            # one post of the 80 (not 40 transactions): same invoices
+            Invoice = Pool().get('account.invoice')
+            invoices = []
+            for _ in range(20):
+                invoices += [create_invoice(self.base, party=party, post=False)
+                    for party in ['final', 'final', 'final', 'ri']]
+            Invoice.post(Invoice.browse(invoices))
+            return invoices
+        ids = tools.call(post_all, company=self.company)
         self.set_configuration(batch_size=7)
         self.sandbox.set_option('afip_wsfe', 'latency', 0.05)
         try:
