@@ -78,19 +78,32 @@ def _normalize(code):
     return re.sub(r'[^0-9A-Za-z]', '', code or '').upper()
 
 
-def _companies_named(entry):
-    "The ids of the companies of this database an entry names"
+def _companies_named(entries):
+    """{entry: ids of the companies of this database it names} (a company
+    id, or a code equal to an identifier of the company's party once both
+    are normalized), from one search of the companies"""
     Company = Pool().get('company.company')
-    key = _normalize(entry)
-    result = set()
+    keys = {entry: _normalize(entry) for entry in entries}
+    result = {entry: set() for entry in entries}
+    domain = ['OR']
+    ids = [int(e) for e in entries if e.isdigit() and int(e) < 2 ** 31]
+    if ids:
+        domain.append(('id', 'in', ids))
+    # the key's letters and digits in order, anything around them: the
+    # companies whose codes may normalize to the key, checked below
+    domain.extend(
+        ('party.identifiers.code', 'ilike', '%' + '%'.join(key) + '%')
+        for key in sorted(set(keys.values())) if key)
+    if len(domain) == 1:
+        return result
     with without_check_access(), Transaction().set_context(
             active_test=False):
-        for company in Company.search([]):
-            if entry.isdigit() and company.id == int(entry):
-                result.add(company.id)
-            elif key and any(_normalize(i.code) == key
-                    for i in company.party.identifiers):
-                result.add(company.id)
+        for company in Company.search(domain):
+            codes = {_normalize(i.code) for i in company.party.identifiers}
+            for entry, key in keys.items():
+                if ((entry.isdigit() and company.id == int(entry))
+                        or (key and key in codes)):
+                    result[entry].add(company.id)
     return result
 
 
@@ -101,9 +114,9 @@ def certificate_status(name, company_id):
     entries = _entries(value)
     if not entries:
         return UNDECLARED
+    named = _companies_named(entries)
     for entry in entries:
-        named = _companies_named(entry)
-        if named == {company_id}:
+        if named[entry] == {company_id}:
             return ALLOWED
     return OTHER
 

@@ -78,14 +78,22 @@ def spanish_nif(code, role):
     return Identification(nif=value)
 
 
-def _eu_vat(code, role):
+def _validate_vat(module, code, role):
+    """(number, None) when the stdnum module validates code, else (code
+    compacted, the Identification refusing it)"""
     value = compact(code)
     try:
-        value = eu_vat.validate(value)
+        return module.validate(value), None
     except ValidationError as exception:
-        return Identification(id=value, error=gettext(
+        return value, Identification(id=value, error=gettext(
                 'account_einvoice_es_sii.msg_vat_invalid',
                 role=role, code=code, reason=_reason(exception)))
+
+
+def _eu_vat(code, role):
+    value, refused = _validate_vat(eu_vat, code, role)
+    if refused:
+        return refused
     prefix = value[:2]
     if prefix == 'ES':
         return spanish_nif(value, role)
@@ -120,15 +128,16 @@ def is_oss(code):
 def _oss(party, code, role):
     """IDOtro of an OSS number: type 04 (official document of the country
     of residence), the country of the party's address"""
-    value = compact(code)
-    try:
-        value = eu_oss.validate(value)
-    except ValidationError as exception:
-        return Identification(id=value, error=gettext(
-                'account_einvoice_es_sii.msg_vat_invalid',
-                role=role, code=code, reason=_reason(exception)))
+    value, refused = _validate_vat(eu_oss, code, role)
+    if refused:
+        return refused
+    return _in_party_country(party, '04', value, code, role)
+
+
+def _in_party_country(party, id_type, value, code, role):
+    "IDOtro in the country of the party's address, refused without one"
     country = party_country(party)
-    result = Identification(country=country, id_type='04', id=value)
+    result = Identification(country=country, id_type=id_type, id=value)
     if not country:
         result.error = gettext(
             'account_einvoice_es_sii.msg_foreign_country_missing',
@@ -164,15 +173,8 @@ def identify(party, role):
                 return _oss(party, code, role)
             return _eu_vat(code, role)
         if type_ in DOCUMENT_TYPES:
-            country = party_country(party)
-            result = Identification(
-                country=country, id_type=DOCUMENT_TYPES[type_],
-                id=compact(code)[:20])
-            if not country:
-                result.error = gettext(
-                    'account_einvoice_es_sii.msg_foreign_country_missing',
-                    role=role, party=party.rec_name, code=code)
-            return result
+            return _in_party_country(party, DOCUMENT_TYPES[type_],
+                compact(code)[:20], code, role)
         if type_ in TAX_IDENTIFIER_TYPES and '_' in type_:
             return _country_vat(type_, code, role)
         if not type_ and untyped is None:

@@ -10,15 +10,22 @@ the last line printed is ``N passed, N failed, N skipped``.
 The database comes from TRYTOND_DATABASE_URI (SQLite by default).  The
 targets that need no database (DATABASE_FREE) run whatever the database;
 TESTS_DATABASE_FREE=skip leaves them out (a CI's second database pass),
-TESTS_DATABASE_FREE=only runs nothing else.  Each target is printed with its
-duration, the slowest targets and tests at the end.
+TESTS_DATABASE_FREE=only runs nothing else.
+
+TESTS_JOBS targets run at once (default: the number of processors, at most
+4), each lane on its own database, the longest targets of the previous run
+first; a target's output is printed whole when it ends, with its duration,
+and the slowest targets and tests at the end.  Databases are derived from
+cached ones (tests/database_cache.py).
 """
 import hashlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -27,8 +34,9 @@ MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
 #: targets testing only the sandbox: no trytond database
 DATABASE_FREE = [
-    'tests.test_sandbox_afip', 'tests.test_sandbox_core',
-    'tests.test_sandbox_sii']
+    'tests.test_sandbox_afip_wsaa', 'tests.test_sandbox_afip_wsfe',
+    'tests.test_sandbox_core', 'tests.test_sandbox_sii_consulta',
+    'tests.test_sandbox_sii_suministro']
 SLOWEST = 10
 
 
@@ -48,6 +56,7 @@ def setup_environment():
     env = os.environ
     fingerprint = source_hash()
     env.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
+    env.setdefault('EINVOICE_TEST_CACHE_KEY', fingerprint)
     from tests.tools import official_schemas
     env.setdefault(
         'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', official_schemas())
@@ -63,6 +72,9 @@ def setup_environment():
         env.setdefault('DB_CACHE', cache)
         env.setdefault('TRYTOND_DATABASE__PATH', path)
         env.setdefault('DB_NAME', 'test_einvoice')
+    locks = os.path.join(ROOT, 'var', 'db-cache-locks')
+    os.makedirs(locks, exist_ok=True)
+    env.setdefault('EINVOICE_TEST_LOCK_DIRECTORY', locks)
     env.setdefault('PYTHONWARNINGS', 'ignore::DeprecationWarning')
 
 
@@ -104,6 +116,8 @@ class TimedResult(unittest.TextTestResult):
 
 
 def run_one(target, report):
+    from tests import database_cache
+    database_cache.install()
     suite = unittest.defaultTestLoader.loadTestsFromName(target)
     result = unittest.TextTestRunner(
         verbosity=2, resultclass=TimedResult).run(suite)
@@ -128,36 +142,92 @@ def print_slowest(files, tests):
         print(f'{seconds:7.1f}s  {test}')
 
 
+def durations_path():
+    backend = os.environ['TRYTOND_DATABASE_URI'].split(':')[0]
+    return os.path.join(ROOT, 'var', f'test-durations-{backend}.json')
+
+
+def longest_first(selected):
+    "The targets, the longest of the previous run first (new ones first)"
+    try:
+        with open(durations_path()) as fp:
+            previous = json.load(fp)
+    except (OSError, ValueError):
+        previous = {}
+    return sorted(selected, key=lambda t: -previous.get(t, float('inf')))
+
+
+def run_target(target, lane):
+    "Run target in its own process; return (code, counts, output)"
+    env = dict(os.environ)
+    if lane:
+        env['DB_NAME'] = f"{env['DB_NAME']}_{lane}"
+    with tempfile.NamedTemporaryFile(suffix='.json') as report, \
+            tempfile.TemporaryFile() as output:
+        code = subprocess.call(
+            [sys.executable, '-m', 'tests.run', '--one', target,
+                report.name], cwd=ROOT, env=env, stdout=output,
+            stderr=subprocess.STDOUT)
+        try:
+            with open(report.name) as fp:
+                counts = json.load(fp)
+        except (OSError, ValueError):
+            counts = {'run': 1, 'failed': 1, 'skipped': 0}
+        output.seek(0)
+        return code, counts, output.read().decode('utf-8', 'replace')
+
+
+def jobs():
+    value = os.environ.get('TESTS_JOBS')
+    if value:
+        return max(1, int(value))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def main(argv):
     setup_environment()
     if argv[:1] == ['--one']:
         return run_one(argv[1], argv[2])
-    selected = argv or targets()
+    selected = longest_first(argv or targets())
     totals = {'run': 0, 'failed': 0, 'skipped': 0}
     broken = []
     files, tests = [], []
     started = time.monotonic()
+    pending = queue.Queue()
     for target in selected:
-        print(f'--- {target}', flush=True)
-        target_started = time.monotonic()
-        with tempfile.NamedTemporaryFile(suffix='.json') as report:
-            code = subprocess.call(
-                [sys.executable, '-m', 'tests.run', '--one', target,
-                    report.name], cwd=ROOT)
+        pending.put(target)
+    printing = threading.Lock()
+    lanes = min(jobs(), len(selected))
+
+    def lane(number):
+        while True:
             try:
-                with open(report.name) as fp:
-                    counts = json.load(fp)
-            except (OSError, ValueError):
-                counts = {'run': 1, 'failed': 1, 'skipped': 0}
-        seconds = time.monotonic() - target_started
-        files.append((target, seconds))
-        tests.extend(counts.pop('durations', []))
-        for key in totals:
-            totals[key] += counts[key]
-        if code:
-            broken.append(target)
-        print(f'--- {target}: {seconds:.1f}s '
-            f'({"FAILED" if code else "ok"})', flush=True)
+                target = pending.get_nowait()
+            except queue.Empty:
+                return
+            target_started = time.monotonic()
+            code, counts, output = run_target(
+                target, number if lanes > 1 else None)
+            seconds = time.monotonic() - target_started
+            with printing:
+                print(f'--- {target}\n{output}', end='')
+                print(f'--- {target}: {seconds:.1f}s '
+                    f'({"FAILED" if code else "ok"})', flush=True)
+                files.append((target, seconds))
+                tests.extend(counts.pop('durations', []))
+                for key in totals:
+                    totals[key] += counts[key]
+                if code:
+                    broken.append(target)
+
+    print(f'{len(selected)} targets, {lanes} at a time', flush=True)
+    threads = [threading.Thread(target=lane, args=(n + 1,))
+        for n in range(lanes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    save_durations(files)
     print_slowest(files, tests)
     passed = totals['run'] - totals['failed'] - totals['skipped']
     print(f'\n{os.environ["TRYTOND_DATABASE_URI"].split(":")[0]}: '
@@ -165,6 +235,17 @@ def main(argv):
     print(f'{passed} passed, {totals["failed"]} failed, '
         f'{totals["skipped"]} skipped')
     return 1 if broken or not totals['run'] else 0
+
+
+def save_durations(files):
+    try:
+        with open(durations_path()) as fp:
+            durations = json.load(fp)
+    except (OSError, ValueError):
+        durations = {}
+    durations.update({target: round(seconds, 1) for target, seconds in files})
+    with open(durations_path(), 'w') as fp:
+        json.dump(durations, fp, indent=0, sort_keys=True)
 
 
 if __name__ == '__main__':

@@ -158,6 +158,43 @@ class FrameworkSecurityTest(SecurityAssertions, FrameworkTestCase):
         finally:
             self.set_configuration(certificate_name='test')
 
+    def test_certificate_companies_by_identifier(self):
+        """An entry names the companies with a party identifier equal to
+        it (inactive ones too) once both lose their separators and case;
+        an entry naming several companies names none"""
+        from trytond import config
+        from trytond.modules.account_einvoice import policy
+        from trytond.pool import Pool
+        option = 'normalized.companies'
+        try:
+            with tools.transaction(commit=False):
+                pool = Pool()
+                Company = pool.get('company.company')
+                Party = pool.get('party.party')
+                Identifier = pool.get('party.identifier')
+                ours = Company(self.company)
+                party, = Party.create([{'name': "Shared Code"}])
+                Company.create([
+                        {'party': party.id, 'currency': ours.currency.id}])
+                Identifier.create([
+                        {'party': ours.party.id, 'code': 'X-98.76/54',
+                            'active': False},
+                        {'party': ours.party.id, 'code': 'y1-2'},
+                        {'party': party.id, 'code': 'x987654'}])
+                for entries, status in [
+                        ('y12', policy.ALLOWED),
+                        ('Y.1-2,B00000000', policy.ALLOWED),
+                        (str(self.company), policy.ALLOWED),
+                        ('y1', policy.OTHER),
+                        ('X987654', policy.OTHER),
+                        ('-', policy.OTHER)]:
+                    config.set(CERTIFICATES, option, entries)
+                    with self.subTest(entries=entries):
+                        self.assertEqual(policy.certificate_status(
+                                'normalized', self.company), status)
+        finally:
+            config.set(CERTIFICATES, option, '')
+
     def test_preferences_company_outside_user_companies(self):
         """A user given company A who sets company B in the preferences
         (trytond stores it unchecked) still reads nothing of B"""

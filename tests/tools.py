@@ -116,16 +116,25 @@ def transaction(user=0, company=None, commit=True, **context):
             t.commit()
 
 
+#: records a transaction of this process had to lock (invoice sequences)
+_LOCKED_RECORDS = {}
+
+
 def call(func, *args, user=0, company=None, commit=True, context=None,
         **kwargs):
     """Run func in a transaction the way trytond's entry points do: start
-    again with the needed table locks when asked to"""
+    again with the needed locks when asked to.
+
+    The records locked once (the sequences of posted invoices) are locked
+    from the start by the next calls: on PostgreSQL, creating and posting
+    a hundred invoices would otherwise be done twice."""
     from trytond.tests.test_tryton import DB_NAME
     from trytond.transaction import Transaction, TransactionError
     context = dict(context or {})
     if company is not None:
         context['company'] = company
-    extras = {}
+    extras = {'_lock_records': {
+            table: list(ids) for table, ids in _LOCKED_RECORDS.items()}}
     while True:
         with Transaction().start(
                 DB_NAME, user, context=context, **extras) as t:
@@ -134,6 +143,8 @@ def call(func, *args, user=0, company=None, commit=True, context=None,
             except TransactionError as exception:
                 t.rollback()
                 exception.fix(extras)
+                for table, ids in extras.get('_lock_records', {}).items():
+                    _LOCKED_RECORDS.setdefault(table, set()).update(ids)
                 continue
             if commit:
                 t.commit()

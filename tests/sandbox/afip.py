@@ -4,8 +4,9 @@ Two services, registered in :mod:`tests.sandbox.services`:
 
 ``afip_wsaa`` (:mod:`tests.sandbox.afip_wsaa`)
     WSAA ``loginCms`` at ``/ws/services/LoginCms`` (WSDL
-    ``ar_afip/wsaa.wsdl``): verifies the CMS (PKCS#7) signed TRA and issues
-    access tickets (token + sign).
+    ``ar_afip/wsaa.wsdl``): verifies the CMS (PKCS#7) signed TRA
+    (:mod:`tests.sandbox.afip_cms`) and issues access tickets (token +
+    sign).
 ``afip_wsfe`` (:mod:`tests.sandbox.afip_wsfe`)
     WSFEv1 at ``/wsfev1/service.asmx`` (WSDL ``ar_afip/wsfev1.wsdl``):
     CAE authorization with sequential numbering per (CUIT, PtoVta,

@@ -1,0 +1,181 @@
+"""The demo's data (:mod:`tests.demo`): the Spanish and Argentine
+companies, their users, and the invoices posted."""
+import datetime as dt
+from decimal import Decimal
+
+from tests.demo_setup import PASSWORDS
+
+USERS = {
+    # login: (name, accounting administrator)
+    'chief': ("Chief Accountant", True),
+    'bookkeeper': ("Bookkeeper", False),
+    }
+#: the customer whose NIF the SII check refuses (a wrong check letter),
+#: and the NIF it should have
+BAD_PARTY = "Cliente Con Error SL"
+BAD_NIF = '23456789X'
+GOOD_NIF = '23456789D'
+TAX_NAMES = {
+    'iva21': "IVA 21%",
+    'iva10': "IVA 10%",
+    're52': "Recargo de equivalencia 5.2%",
+    'exempt': "IVA exento (art. 20)",
+    'intra': "IVA 0% entrega intracomunitaria",
+    'export': "IVA 0% exportación",
+    'ns': "No sujeto (reglas de localización)",
+    'irpf': "Retención IRPF 15%",
+    'isp21': "IVA 21% inversión del sujeto pasivo",
+    'isp21_neg': "IVA 21% ISP (deducible)",
+    'untagged0': "IVA 0%",
+    'iva21_re': "IVA 21% + recargo de equivalencia",
+    }
+AR_PARTY_NAMES = {
+    'ri': "Distribuidora del Sur SA",
+    'mono': "Taller Ramírez (monotributo)",
+    'unregistered': "Comercial Fantasma SRL",
+    'final': "Consumidor Final",
+    'dni': "María González",
+    }
+
+
+def number_invoices(company, prefix):
+    "Readable invoice numbers: <prefix>-<year>-0001"
+    from trytond.pool import Pool
+    pool = Pool()
+    FiscalYear = pool.get('account.fiscalyear')
+    Sequence = pool.get('ir.sequence.strict')
+    sequences = set()
+    for fiscalyear in FiscalYear.search([('company', '=', company)]):
+        for line in fiscalyear.invoice_sequences:
+            sequences.update([line.out_invoice_sequence,
+                    line.out_credit_note_sequence, line.in_invoice_sequence,
+                    line.in_credit_note_sequence])
+    Sequence.write(list(sequences), {
+            'prefix': prefix + '-${year}-', 'padding': 4})
+
+
+def create_spain(sandbox):
+    "The Spanish company, its SII configuration and books"
+    from tests import sii_case
+    from trytond.pool import Pool
+    pool = Pool()
+    Currency = pool.get('currency.currency')
+    Tax = pool.get('account.tax')
+    euro, = Currency.create([{
+                'name': "Euro", 'code': 'EUR', 'symbol': '€',
+                'rates': [('create', [{
+                                'date': dt.date(2000, 1, 1),
+                                'rate': Decimal(1)}])],
+                }])
+    nif = sandbox.identity('es_company').tax_id
+    base = sii_case.create_sii_base(nif, currency=euro)
+    Identifier = pool.get('party.identifier')
+    Identifier.write(
+        Identifier.search([('party', '=', base['parties']['bad'])]),
+        {'code': BAD_NIF})
+    for name, tax_id in base['taxes'].items():
+        Tax.write([Tax(tax_id)], {
+                'name': TAX_NAMES.get(name, name),
+                'description': TAX_NAMES.get(name, name),
+                })
+    number_invoices(base['company'], 'ES')
+    base['configuration'] = sii_case.setup_configuration(base, sandbox)
+    return base
+
+
+def create_argentina(sandbox):
+    "The Argentine company, its point of sale and AFIP configuration"
+    from tests import ar_case
+    from trytond.pool import Pool
+    Party = Pool().get('party.party')
+    base = ar_case.create_base()
+    for key, name in AR_PARTY_NAMES.items():
+        Party.write([Party(base['parties'][key])], {'name': name})
+    number_invoices(base['company'], 'AR')
+    base['configuration'] = ar_case.setup_configuration(base, sandbox.url)
+    return base
+
+
+def create_users(companies):
+    from trytond.pool import Pool
+    pool = Pool()
+    User = pool.get('res.user')
+    ModelData = pool.get('ir.model.data')
+    account = ModelData.get_id('account', 'group_account')
+    admin = ModelData.get_id('account', 'group_account_admin')
+    for login, (name, administrator) in USERS.items():
+        User.create([{
+                    'login': login,
+                    'name': name,
+                    'password': PASSWORDS[login],
+                    'groups': [('add',
+                            [account, admin] if administrator else [account])],
+                    'companies': [('add', companies)],
+                    'company': companies[0],
+                    }])
+    # the Tryton administrator works in the Spanish company too
+    admin_user, = User.search([('login', '=', 'admin')])
+    User.write([admin_user], {'company': companies[0]})
+
+
+def post_spanish_invoices(base):
+    "Customer invoices of every kind, a refused one, a credit note, a bill"
+    from tests import ar_case, sii_case
+
+    def post(lines, **kwargs):
+        return sii_case.create_invoice(base, lines, **kwargs).id
+    consulting = post([('1200', ['iva21'], 'service'),
+            ('350', ['iva10'], 'goods')], party='es',
+        description="Implantación y materiales")
+    post([('45.50', ['iva21'], 'goods')], party='plain',
+        description="Venta en tienda (factura simplificada)")
+    post([('2400', ['intra'], 'goods')], party='eu',
+        description="Entrega intracomunitaria")
+    post([('980', ['export'], 'goods')], party='foreign',
+        description="Exportación")
+    post([('600', ['iva21'], 'service')], party='bad',
+        description="Mantenimiento mensual")
+    ar_case.credit_invoice(consulting)
+    post([('800', ['iva21'], 'goods')], party='supplier', type_='in',
+        reference='PROV-2025/0042', description="Compra de material")
+
+
+def post_argentine_invoices(base):
+    "Facturas A and B, one in dollars; return the first one's id"
+    from tests import ar_case
+
+    def post(party, lines, **values):
+        return ar_case.create_invoice(base, party=party, lines=[
+                (Decimal(amount), taxes, quantity)
+                for amount, taxes, quantity in lines], **values)
+    first = post('ri', [('150000', ['iva21'], 1)],
+        description="Consultoría")
+    post('ri', [('80000', ['iva105'], 2), ('5000', ['iva21'], 1)],
+        description="Equipos")
+    post('mono', [('25000', ['iva21'], 1)], description="Servicio técnico")
+    post('final', [('12000', ['iva21'], 1)], description="Venta mostrador")
+    post('dni', [('30000', ['iva21'], 1)], description="Curso")
+    post('ri', [('1200', ['iva21'], 1)], currency=base['usd'],
+        description="Licencia anual (USD)")
+    # AFIP does not know this CUIT (see reject_unregistered_cuit)
+    post('unregistered', [('40000', ['iva21'], 1)],
+        description="Asesoramiento")
+    return first
+
+
+def reject_unregistered_cuit(sandbox):
+    "AFIP rejects the vouchers of this customer: its CUIT is not registered"
+    from tests.ar_case import CUSTOMERS
+    sandbox.set_option('afip_wsfe', 'unregistered_cuits',
+        [CUSTOMERS['unregistered'][1]])
+
+
+def invoice_number(invoice_id):
+    from trytond.pool import Pool
+    return Pool().get('account.invoice')(invoice_id).number
+
+
+def post_argentine_credit_note(invoice_id):
+    "A credit note refers to an authorized voucher (with its CAE)"
+    from tests import ar_case
+    return ar_case.credit_invoice(invoice_id)
