@@ -54,9 +54,10 @@ setup(
         'cryptography>=42',
         'requests>=2.31',
         'python-stdnum>=1.19',
+        'segno>=1.5',
         ],
     extras_require={
-        'test': ['proteus>=8.0,<8.1'],
+        'test': ['proteus>=8.0,<8.1', 'zxing-cpp>=2.2', 'pillow>=10'],
         'postgresql': ['psycopg[binary,pool]>=3.2'],
         },
     entry_points={

@@ -83,6 +83,9 @@ class Processor(Claim, Recovery):
                     waited += DEFER_DELAY
                     continue
                 break
+            # patience is for waiting without progress: a busy other
+            # sender must not make this one give up on work it can do
+            waited = 0
             for i, batch in enumerate(batches):
                 if failures >= MAX_FAILURES:
                     # The authority is failing: leave the rest for later

@@ -157,6 +157,21 @@ class EinvoiceService:
             return 'cancel'
         return 'modify' if submission.registered else 'register'
 
+    # -- The printed invoice ---------------------------------------------
+    def qr_content(self, submission):
+        """The content of the QR code the authority requires on the printed
+        invoice, or None.  Called when the authority accepts the submission,
+        in the transaction that records its answer (no network): stored on
+        the invoice as ``einvoice_qr``."""
+        return None
+
+    def print_text(self, submission):
+        """The text the authority requires printed (its reference, a
+        legend), one line per line, or None.  Called when the invoice is
+        read or printed, in the reader's language: build it cheaply from
+        stored values."""
+        return None
+
     # -- Helpers for subclasses ------------------------------------------
     @property
     def certificate(self):

@@ -153,24 +153,30 @@ def amount(value):
     return f'{Decimal(value).quantize(Decimal("0.01")):f}'
 
 
-def qr_url(issuer_cuit, date, point_of_sale, voucher_type, number, total,
-        currency, rate, document_type, document_number, cae):
-    "The RG 4892 QR payload URL: JSON, base64, on AFIP's QR page"
+def qr_data(issuer_cuit, point_of_sale, voucher_type, fields, cae):
+    """The RG 4892 QR JSON of a voucher from the FECAEDetRequest fields
+    AFIP authorized (Voucher.fields()); the receiver's document only when
+    the receiver is identified (not DocTipo 99)"""
     data = {
         'ver': 1,
-        'fecha': date.isoformat(),
+        'fecha': parse_afip_date(fields['CbteFch']).isoformat(),
         'cuit': int(issuer_cuit),
         'ptoVta': int(point_of_sale),
         'tipoCmp': int(voucher_type),
-        'nroCmp': int(number),
-        'importe': float(Decimal(total).quantize(Decimal('0.01'))),
-        'moneda': currency,
-        'ctz': float(rate),
+        'nroCmp': int(fields['CbteDesde']),
+        'importe': float(Decimal(fields['ImpTotal'])),
+        'moneda': fields['MonId'],
+        'ctz': float(Decimal(fields['MonCotiz'])),
         }
-    if document_type and int(document_type) != WITHOUT_DOCUMENT[0]:
-        data['tipoDocRec'] = int(document_type)
-        data['nroDocRec'] = int(document_number)
+    if int(fields['DocTipo']) != WITHOUT_DOCUMENT[0]:
+        data['tipoDocRec'] = int(fields['DocTipo'])
+        data['nroDocRec'] = int(fields['DocNro'])
     data['tipoCodAut'] = 'E'
     data['codAut'] = int(cae)
+    return data
+
+
+def qr_url(data):
+    "The URL of AFIP's QR page for the JSON data, base64 encoded"
     payload = json.dumps(data, separators=(',', ':')).encode()
     return QR_URL + base64.b64encode(payload).decode()

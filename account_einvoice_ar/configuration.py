@@ -114,8 +114,6 @@ class Submission(metaclass=PoolMeta):
                     'invoice_report_cache': None,
                     'invoice_report_format': None,
                     }
-                values['ar_qr_url'] = invoice.ar_get_qr_url(
-                    submission.configuration.ar_cuit(), submission.reference)
             elif submission.state == 'rejected' and not invoice.ar_cae:
                 # AFIP did not take the number: it is not this invoice's
                 values = {'ar_voucher_number': None}

@@ -10,6 +10,8 @@ invoice is sent and kept once AFIP authorized it with a CAE.
 import logging
 from decimal import Decimal
 
+from sql import Null
+
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
@@ -21,8 +23,7 @@ from .configuration import SERVICE
 from .exceptions import VoucherCancelError
 
 logger = logging.getLogger(__name__)
-AR_POSTED = {
-    'ar_voucher_number', 'ar_cae', 'ar_cae_due_date', 'ar_qr_url'}
+AR_POSTED = {'ar_voucher_number', 'ar_cae', 'ar_cae_due_date'}
 
 
 class Invoice(metaclass=PoolMeta):
@@ -106,14 +107,29 @@ class Invoice(metaclass=PoolMeta):
         help="Paid in the same foreign currency (CanMisMonExt).")
     ar_cae = fields.Char("CAE", readonly=True)
     ar_cae_due_date = fields.Date("CAE Due Date", readonly=True)
-    ar_qr_url = fields.Char("QR Code URL", readonly=True,
-        states={'invisible': ~Bool(Eval('ar_cae'))},
-        help="The RG 4892 QR code data for the printed invoice.")
+    ar_qr_url = fields.Function(fields.Char("QR Code URL",
+            states={'invisible': ~Bool(Eval('ar_cae'))},
+            help="The RG 4892 QR code data for the printed invoice."),
+        'get_ar_qr_url')
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
         cls._check_modify_exclude |= AR_POSTED
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        # The QR code URL moved to account_einvoice's einvoice_qr
+        migrate_qr = table_h.column_exist('ar_qr_url')
+        super().__register__(module)
+        if migrate_qr:
+            table = cls.__table__()
+            Transaction().connection.cursor().execute(*table.update(
+                    [table.einvoice_qr], [table.ar_qr_url],
+                    where=(table.einvoice_qr == Null)
+                    & (table.ar_qr_url != Null)))
+            table_h.drop_column('ar_qr_url')
 
     @classmethod
     def default_ar_debit_note(cls):
@@ -156,15 +172,8 @@ class Invoice(metaclass=PoolMeta):
             return False
         return versioned
 
-    def ar_get_qr_url(self, cuit, cae):
-        code = afip.CURRENCIES.get(self.currency.code, 'PES')
-        rate = self.ar_currency_rate if code != 'PES' else 1
-        document_type = self.ar_document_type or afip.WITHOUT_DOCUMENT[0]
-        return afip.qr_url(
-            cuit, self.invoice_date, self.ar_pos.number,
-            self.ar_voucher_type, self.ar_voucher_number,
-            abs(self.total_amount), code, rate or 1, document_type,
-            self.ar_document_number or 0, cae)
+    def get_ar_qr_url(self, name):
+        return self.einvoice_qr if self.ar_voucher_type else None
 
     # -- posting ---------------------------------------------------------
     @classmethod

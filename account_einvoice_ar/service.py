@@ -30,7 +30,7 @@ from trytond.modules.account_einvoice.service import EinvoiceService, Request
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from . import afip, answers, checks, ticket
+from . import afip, answers, checks, printed, ticket
 from .afip import E, wsfe_tag
 from .voucher import Voucher
 
@@ -341,3 +341,11 @@ class WSFEService(EinvoiceService):
 
     def before_call(self, request):
         self.credentials()
+
+    # -- the printed voucher ---------------------------------------------
+    def qr_content(self, submission):
+        return printed.qr_url(submission.invoice, self.cuit,
+            submission.reference)
+
+    def print_text(self, submission):
+        return printed.print_text(submission.invoice)

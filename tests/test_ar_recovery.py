@@ -185,7 +185,9 @@ class ArRecoveryTest(ArTestCase):
             self.sandbox.set_option('afip_wsfe', 'latency', 0)
         infos = self.invoices(ids)
         self.assertEqual(Counter(i['state'] for i in infos),
-            Counter({'accepted': len(ids)}))
+            Counter({'accepted': len(ids)}), [
+                (i['id'], i['state'], i['last_error'], i['outcomes'])
+                for i in infos if i['state'] != 'accepted'])
         for voucher_type in ['1', '6']:
             numbers = sorted(i['nro'] for i in infos
                 if i['type'] == voucher_type)
