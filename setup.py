@@ -55,6 +55,7 @@ setup(
         'requests>=2.31',
         'python-stdnum>=1.19',
         'segno>=1.5',
+        'signxml>=5.0,<6',
         ],
     extras_require={
         'test': ['proteus>=8.0,<8.1', 'zxing-cpp>=2.2', 'pillow>=10'],

@@ -59,3 +59,7 @@ class RecordError(Exception):
     def __init__(self, reason):
         super().__init__(str(reason))
         self.reason = reason
+
+
+class SignatureError(Exception):
+    "An XML signature does not verify (or cannot be read)"

@@ -36,7 +36,8 @@ MODULES = [
 DATABASE_FREE = [
     'tests.test_sandbox_afip_wsaa', 'tests.test_sandbox_afip_wsfe',
     'tests.test_sandbox_core', 'tests.test_sandbox_sii_consulta',
-    'tests.test_sandbox_sii_suministro']
+    'tests.test_sandbox_sii_suministro', 'tests.test_signing',
+    'tests.test_sandbox_chain', 'tests.test_sandbox_soap12']
 SLOWEST = 10
 
 

@@ -67,6 +67,9 @@ def main(argv=None):
     info = server.core.info()
     if not args.quiet:
         print('Sandbox listening on %s (pid %d)' % (server.url, os.getpid()))
+        if server.open_url:
+            print('  client certificate optional (JSON routes): %s'
+                % server.open_url)
         for name, svc in info['services'].items():
             for url in svc['wsdl']:
                 print('  %-16s WSDL %s' % (name, url))
@@ -76,6 +79,7 @@ def main(argv=None):
         tmp = args.ready_file + '.tmp'
         with open(tmp, 'w') as fh:
             json.dump({'url': server.url, 'port': server.port,
+                    'open_url': server.open_url,
                     'pid': os.getpid(), 'pki_dir': pki.directory}, fh)
         os.replace(tmp, args.ready_file)
     try:

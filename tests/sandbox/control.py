@@ -16,13 +16,15 @@ import threading
 
 from lxml import etree
 
+from .clock import SandboxClock
 from .core import WSDL_NS, WSDL_SOAP11_NS, WSDL_SOAP12_NS
 from .faults import FAULT_KINDS
 
 __all__ = ['SandboxCore', 'CONTROL_METHODS', 'load_services']
 
 CONTROL_METHODS = ('add_fault', 'clear_faults', 'faults', 'received',
-    'count', 'state', 'reset', 'set_option', 'options', 'info')
+    'count', 'state', 'reset', 'set_option', 'options', 'info',
+    'set_clock', 'clock')
 
 
 def load_services(names=None, strict=False):
@@ -92,6 +94,10 @@ class SandboxCore:
         self.post_routes = {}
         self.wsdl_routes = {}
         self.file_mounts = {}
+        #: (method, path) -> (service, JsonRoute)
+        self.json_routes = {}
+        self.open_url = None
+        self.sandbox_clock = SandboxClock()
         self.pki = None
 
     # -- set-up -------------------------------------------------------------
@@ -105,10 +111,16 @@ class SandboxCore:
                 self.wsdl_routes[wsdl_path] = (service, data)
                 filename = service.wsdl_file(wsdl_path)
                 url_dir = wsdl_path.rsplit('/', 1)[0]
-                self.file_mounts[url_dir] = (service, os.path.dirname(
-                        filename), os.path.basename(filename), data)
+                mount = self.file_mounts.setdefault(url_dir,
+                    (service, os.path.dirname(filename), {}))
+                mount[2][os.path.basename(filename)] = data
             for path in service.paths:
                 self._route(service, path)
+            for route in service.json_routes:
+                key = (route.method.upper(), route.path)
+                if key in self.json_routes:
+                    raise ValueError('%s %s served twice' % key)
+                self.json_routes[key] = (service, route)
 
     def _route(self, service, path, port=None):
         route = self.post_routes.get(path)
@@ -209,6 +221,7 @@ class SandboxCore:
             self._faults = []
             self._received = []
             self.tls_failures = []
+        self.sandbox_clock.reset()
         for svc in self.services.values():
             with svc.lock:
                 svc.reset()
@@ -238,13 +251,28 @@ class SandboxCore:
                 'wsdl': [self.base_url + p + '?wsdl' for p in svc.wsdl],
                 'endpoints': {r.path: r.ports
                     for r in self.post_routes.values() if r.service is svc},
+                'json_routes': [[m, self.base_url + p, r.operation]
+                    for (m, p), (s, r) in self.json_routes.items()
+                    if s is svc],
                 }
-        result = {'url': self.base_url, 'services': services,
+        result = {'url': self.base_url, 'open_url': self.open_url,
+            'services': services,
             'tls_failures': len(self.tls_failures), 'pid': os.getpid()}
         if self.pki is not None:
             result['pki_dir'] = self.pki.directory
             result['ca'] = self.pki.ca_path
         return result
+
+    def set_clock(self, offset=None, frozen=None, advance=None):
+        "See tests.sandbox.clock"
+        return self.sandbox_clock.set(offset, frozen, advance)
+
+    def clock(self):
+        return self.sandbox_clock.describe()
+
+    def now(self):
+        "Epoch seconds on the sandbox clock"
+        return self.sandbox_clock.now()
 
     def call(self, method, args):
         if method not in CONTROL_METHODS:

@@ -60,6 +60,9 @@ request, DOCTYPE, unknown operation), :meth:`SandboxService.custom_fault`
 default from the WSDL bindings).  ``handle`` runs under ``self.lock`` (one
 request at a time per service) unless ``serialize = False``.
 
+REST/JSON services declare ``json_routes`` instead of (or besides) WSDLs:
+see :mod:`tests.sandbox.rest`.
+
 Utilities: :func:`load_schema` (cached ``XMLSchema`` from ``.xsd`` or from
 the embedded schemas of a ``.wsdl``), :func:`parse_xml` (safe parser),
 :func:`build_envelope`, :func:`build_fault`, :func:`schema_path`.
@@ -461,6 +464,13 @@ class SandboxService:
     serialize = True
     #: default values of the options (copied at reset of options)
     default_options = {}
+    #: REST/JSON routes (:class:`tests.sandbox.rest.JsonRoute`)
+    json_routes = ()
+    #: 'optional': its JSON routes are also served on the port where TLS
+    #: asks for a client certificate without requiring one (sb.open_url)
+    client_certificate = 'required'
+    #: bytes of a JSON request body beyond which it is refused (413)
+    max_json_body = 8 * 1024 * 1024
 
     def __init__(self):
         self.lock = threading.RLock()
@@ -534,6 +544,23 @@ class SandboxService:
     def custom_fault_kinds(self):
         "Service-specific fault kinds accepted by add_fault"
         return ()
+
+    # -- JSON routes (see tests.sandbox.rest) -----------------------------
+    def authenticate(self, request):
+        "None, or the JsonResponse refusing the caller (before parsing)"
+        return None
+
+    def summarize_json(self, operation, request):
+        "Inspection summary of a JSON request (like summarize)"
+        return {}
+
+    def json_error(self, kind, detail):
+        """JsonResponse refusing a request the server could not read:
+        ``malformed``, ``too_large``, ``length_required``, ``media_type``"""
+        from .rest import JsonResponse
+        status = {'malformed': 400, 'too_large': 413, 'length_required': 411,
+            'media_type': 415}[kind]
+        return JsonResponse(status, {'error': kind, 'detail': detail})
 
     # -- processing -------------------------------------------------------
     def handle(self, operation, body, caller, ctx):

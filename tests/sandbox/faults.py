@@ -20,6 +20,11 @@ drop_after     yes        close the connection without any response (the
                           "lost response" case)
 http_500       no         HTTP 500, plain text body
 http_503       no         HTTP 503, plain text body (+ Retry-After)
+http_429       no         HTTP 429 with ``Retry-After: seconds`` (default 1)
+redirect_303   yes        HTTP 303 See Other, ``Location`` elsewhere
+                          (``location``, default ``/moved<path>``)
+slow_ack       yes        processed at once, answered after ``seconds``
+                          (default 2): the slow acknowledgement
 html           no         HTTP 200 ``text/html`` maintenance page
 soap_fault     no         HTTP 500 SOAP Fault (``faultcode``, default
                           ``Server``; ``faultstring``)
@@ -33,6 +38,10 @@ entities       no         HTTP 200 response with a DOCTYPE declaring
 <other>        service    delegated to ``service.custom_fault`` (e.g. the
                           test authority's ``busy``)
 ============== ========== ====================================================
+
+On JSON routes (:mod:`tests.sandbox.rest`) the kinds behave the same;
+``soap_fault`` (and unprocessed ``latency``) answer a JSON 500,
+``malformed`` a cut JSON body, ``http_429`` a JSON body.
 """
 
 __all__ = ['FAULT_KINDS', 'HTML_PAGE', 'HOSTILE_XML', 'hostile_xml']
@@ -45,6 +54,9 @@ FAULT_KINDS = {
     'drop_after': True,
     'http_500': False,
     'http_503': False,
+    'http_429': False,
+    'redirect_303': True,
+    'slow_ack': True,
     'html': False,
     'soap_fault': False,
     'truncated': True,

@@ -1,6 +1,9 @@
 """HTTP request handler of the authority sandbox: serves WSDLs and XSDs,
-the control API, and SOAP requests (parsed, routed to their service,
-recorded, with the injected faults of :mod:`tests.sandbox.faults`)."""
+the control API, SOAP requests (parsed, routed to their service,
+recorded, with the injected faults of :mod:`tests.sandbox.faults`) and
+JSON routes (:mod:`tests.sandbox.rest`).  On the open port (client
+certificate optional) only the JSON routes of services declaring
+``client_certificate = 'optional'`` are served."""
 import http.server
 import json
 import os
@@ -9,11 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
+from .clock import iso
 from .core import (
     SOAP11_NS, SOAP12_NS, Caller, RequestContext, SoapFault, SoapResponse,
     XMLError, build_envelope, build_fault, parse_xml)
 from .faults import FAULT_KINDS, HTML_PAGE, hostile_xml
 from .pki import tax_id_from_serial
+from .rest import serve_json
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -73,11 +78,43 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         return self.rfile.read(length) if length else b''
 
+    def _json_route(self, parts):
+        found = self.core.json_routes.get((self.command, parts.path))
+        if found is None:
+            return None
+        if self._open and found[0].client_certificate != 'optional':
+            return None
+        return found
+
+    @property
+    def _open(self):
+        return getattr(self.server, 'open', False)
+
+    def _dispatch_json(self):
+        "Serve a JSON route; False if there is none for this request"
+        parts = urlsplit(self.path)
+        found = self._json_route(parts)
+        if found is None:
+            if self._open:
+                self._send(404, b'Not found\n', 'text/plain')
+                return True
+            return False
+        serve_json(self, found[0], found[1], parts)
+        return True
+
+    def _other(self):
+        if not self._dispatch_json():
+            self._send(405, b'Method not allowed\n', 'text/plain')
+
+    do_PUT = do_DELETE = do_PATCH = _other
+
     # -- GET --
     def do_GET(self):
+        if self._dispatch_json():
+            return
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
-        if path.startswith('/_sandbox/'):
+        if path.startswith(('/_sandbox/', '/control/')):
             return self._control_get(path, query)
         wsdl = self.core.wsdl_routes.get(path)
         if wsdl is not None and query.lower().split('&')[0] in (
@@ -87,9 +124,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             url_dir, name = path.rsplit('/', 1)
             mount = self.core.file_mounts.get(url_dir)
             if mount is not None and name and not name.startswith('.'):
-                service, directory, wsdl_name, wsdl_data = mount
-                if name == wsdl_name:
-                    return self._send(200, wsdl_data)
+                service, directory, wsdls = mount
+                if name in wsdls:
+                    return self._send(200, wsdls[name])
                 filename = os.path.join(directory, name)
                 if (os.path.dirname(os.path.abspath(filename))
                         == os.path.abspath(directory)
@@ -110,12 +147,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == '/_sandbox/received':
             args = {k: v[0] for k, v in parse_qs(query).items()}
             return self._send_json(self.core.received(**args))
+        if path == '/control/clock':
+            return self._send_json(self.core.clock())
+        names = path.split('/')
+        if (len(names) == 4 and names[3] == 'state'
+                and names[2] in self.core.services):
+            return self._send_json(self.core.state(names[2]))
         self._send(404, b'Not found\n', 'text/plain')
 
     # -- POST --
     def do_POST(self):
+        if self._dispatch_json():
+            return
         parts = urlsplit(self.path)
         body = self._read_body()
+        if parts.path == '/control/clock':
+            try:
+                return self._send_json(self.core.set_clock(
+                        **json.loads(body or b'{}')))
+            except Exception as e:
+                return self._send_json({'error': '%s: %s' % (
+                            type(e).__name__, e)}, 400)
         if parts.path == '/_sandbox/call':
             try:
                 request = json.loads(body or b'{}')
@@ -142,7 +194,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         entry = {
             'service': service.name, 'operation': None,
             'caller': caller.tax_id, 'caller_name': caller.common_name,
-            'time': time.time(), 'path': route.path,
+            'time': time.time(), 'received_at': iso(core.now()),
+            'protocol': 'soap11', 'path': route.path,
             'port': route.ports[0] if len(route.ports) == 1 else None,
             'soap_action': soap_action, 'size': len(data),
             'processed': False, 'outcome': None, 'fault': None,
@@ -164,6 +217,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     '{%s}Envelope' % SOAP12_NS):
                 raise XMLError('Not a SOAP envelope: %s' % envelope.tag)
             ctx.soap_ns = etree.QName(envelope).namespace
+            if ctx.soap_ns == SOAP12_NS:
+                entry['protocol'] = 'soap12'
             ctx.envelope = envelope
             header = envelope.find('{%s}Header' % ctx.soap_ns)
             if header is not None:
@@ -215,8 +270,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body, caller, ctx, entry, custom)
         if core.latency:
             core.stopping.wait(core.latency)
-        if kind == 'latency':
-            core.stopping.wait(float(params.get('seconds', 1)))
+        if kind in ('latency', 'slow_ack'):
+            core.stopping.wait(float(params.get('seconds',
+                        1 if kind == 'latency' else 2)))
+        elif kind == 'redirect_303':
+            entry['status'] = 303
+            host, port = self.server.server_address[:2]
+            return self._send(303, b'', 'text/plain', {'Location':
+                    params.get('location', 'https://%s:%d/moved%s' % (
+                            host, port, route.path))})
         elif kind == 'drop_after' or (kind == 'hold' and params.get('drop')):
             self.close_connection = True
             entry['status'] = None
@@ -264,8 +326,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             entry['fault_string'] = f.string
             env = build_fault(f.code, f.string, f.detail, f.actor,
                 soap_ns=ctx.soap_ns)
-            return f.status, etree.tostring(env, xml_declaration=True,
-                encoding='utf-8'), {}
+            return _fault_status(f, ctx), etree.tostring(env,
+                xml_declaration=True, encoding='utf-8'), {}
         except Exception as e:
             import traceback
             traceback.print_exc()
@@ -284,11 +346,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send_fault(self, fault, ctx, entry):
         entry['fault_code'] = fault.code
         entry['fault_string'] = fault.string
-        entry['status'] = fault.status
+        entry['status'] = _fault_status(fault, ctx)
         env = build_fault(fault.code, fault.string, fault.detail, fault.actor,
             soap_ns=ctx.soap_ns)
-        self._send(fault.status, etree.tostring(env, xml_declaration=True,
-                encoding='utf-8'), self._ctype(ctx))
+        self._send(entry['status'], etree.tostring(env,
+                xml_declaration=True, encoding='utf-8'), self._ctype(ctx))
 
     def _unprocessed_fault(self, kind, params, entry, ctx, service,
             operation):
@@ -298,9 +360,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         120 if kind == 'hang' else 10)))
             self.close_connection = True
             return
-        if kind == 'latency':
+        if kind in ('latency', 'slow_ack'):
             self.core.stopping.wait(float(params.get('seconds', 1)))
             kind = 'soap_fault'
+        if kind == 'redirect_303':
+            entry['status'] = 303
+            host, port = self.server.server_address[:2]
+            return self._send(303, b'', 'text/plain', {'Location':
+                    params.get('location', 'https://%s:%d/moved%s' % (
+                            host, port, ctx.path))})
+        if kind == 'http_429':
+            entry['status'] = 429
+            return self._send(429, b'429 Too Many Requests\n',
+                'text/plain; charset=utf-8',
+                {'Retry-After': str(params.get('seconds', 1))})
         if kind == 'drop_after':
             self.close_connection = True
             return
@@ -335,3 +408,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         entry['status'] = result.status
         self._send(result.status, etree.tostring(env, xml_declaration=True,
                 encoding='utf-8'), self._ctype(ctx), result.http_headers)
+
+
+def _fault_status(fault, ctx):
+    "SOAP 1.2 over HTTP answers a Sender fault with 400, others with 500"
+    if (ctx.soap_ns == SOAP12_NS and fault.status == 500
+            and fault.code.rsplit('}', 1)[-1].rsplit(':', 1)[-1] in (
+                'Client', 'Sender')):
+        return 400
+    return fault.status

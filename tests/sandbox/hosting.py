@@ -1,6 +1,9 @@
 """Where a sandbox runs: a thread of this process (:class:`_LocalServer`)
 or a child process, ``python -m tests.sandbox`` (:class:`_RemoteServer`);
-both listen with HTTPS and mutual TLS."""
+both listen with HTTPS and mutual TLS, plus, when a service declares
+``client_certificate = 'optional'``, an "open" port whose TLS asks for a
+client certificate without requiring one (the handshake comes before the
+HTTP request, so this cannot be decided per route on one port)."""
 import http.server
 import json
 import os
@@ -26,9 +29,11 @@ class _Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
     handshake_timeout = 10
 
-    def __init__(self, address, core, ssl_context):
+    def __init__(self, address, core, ssl_context, open=False):
         self.core = core
         self.ssl_context = ssl_context
+        #: serves only JSON routes with an optional client certificate
+        self.open = open
         super().__init__(address, _Handler)
 
     def finish_request(self, request, client_address):
@@ -64,12 +69,12 @@ class _Server(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def _server_ssl_context(pki):
+def _server_ssl_context(pki, verify_mode=ssl.CERT_REQUIRED):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(pki.server_cert_path, pki.server_key_path)
     ctx.load_verify_locations(cafile=pki.ca_path)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = verify_mode
     return ctx
 
 
@@ -85,21 +90,34 @@ class _LocalServer:
         self.port = self.httpd.server_address[1]
         self.url = 'https://%s:%d' % (host, self.port)
         self.core.bind(self.url)
+        self.open_httpd = self.open_port = self.open_url = None
+        if any(s.client_certificate == 'optional'
+                for s in self.core.services.values()):
+            self.open_httpd = _Server((host, 0), self.core,
+                _server_ssl_context(pki, ssl.CERT_OPTIONAL), open=True)
+            self.open_port = self.open_httpd.server_address[1]
+            self.open_url = self.core.open_url = 'https://%s:%d' % (
+                host, self.open_port)
         for fault in faults or ():
             self.core.add_fault(**fault)
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-            kwargs={'poll_interval': 0.1}, name='einvoice-sandbox',
-            daemon=True)
-        self.thread.start()
+        self.threads = []
+        for httpd in filter(None, (self.httpd, self.open_httpd)):
+            thread = threading.Thread(target=httpd.serve_forever,
+                kwargs={'poll_interval': 0.1}, name='einvoice-sandbox',
+                daemon=True)
+            thread.start()
+            self.threads.append(thread)
 
     def call(self, method, **args):
         return _json_copy(self.core.call(method, args))
 
     def stop(self):
         self.core.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        for httpd in filter(None, (self.httpd, self.open_httpd)):
+            httpd.shutdown()
+            httpd.server_close()
+        for thread in self.threads:
+            thread.join(5)
 
 
 class _RemoteServer:
@@ -147,6 +165,7 @@ class _RemoteServer:
             ready = json.load(fh)
         self.url = ready['url']
         self.port = ready['port']
+        self.open_url = ready.get('open_url')
         self.pid = self.process.pid
         ident = pki.identities.get('test_company') or next(
             i for i in pki.identities.values()

@@ -9,6 +9,9 @@ No country knowledge lives here: services are plug-ins (see
         session = sb.session('es_company')     # requests.Session with mTLS
         sb.add_fault('test_authority', 'Submit', 'drop_after')
         sb.count('test_authority', 'Submit', 'INV-1')
+        sb.open_url                            # client certificate optional
+        sb.chain('TEST0001', 'CHAIN-A')        # test_chain: held documents
+        sb.set_clock(offset=60)                # sandbox clock
 
     with Sandbox(subprocess=True) as sb:       # same API, separate process
         ...
@@ -102,6 +105,13 @@ class Sandbox:
         return self._server.port
 
     @property
+    def open_url(self):
+        """Base URL of the port whose TLS asks for a client certificate
+        without requiring one: only the JSON routes of services declaring
+        ``client_certificate = 'optional'`` (None if there is none)"""
+        return self._server.open_url
+
+    @property
     def pid(self):
         "Process id of the server (this process in-process)"
         return getattr(self._server, 'pid', os.getpid())
@@ -140,6 +150,10 @@ class Sandbox:
 
     def endpoint(self, path):
         return self.url + path
+
+    def open_endpoint(self, path):
+        "URL of ``path`` on the open port (see open_url)"
+        return self.open_url + path
 
     # -- control API --
     def _call(self, method, **args):
@@ -189,6 +203,27 @@ class Sandbox:
 
     def info(self):
         return self._call('info')
+
+    def set_clock(self, offset=None, frozen=None, advance=None):
+        """Sandbox clock: ``offset`` seconds from real time, or ``frozen``
+        at an instant (ISO text, naive = UTC, datetime or epoch seconds);
+        ``advance`` moves it forward; no argument = real time.  Returns
+        :meth:`clock`.  ``reset()`` puts it back to real time."""
+        if hasattr(frozen, 'isoformat'):
+            frozen = frozen.isoformat()
+        return self._call('set_clock', offset=offset, frozen=frozen,
+            advance=advance)
+
+    def clock(self):
+        "{'now': iso, 'timestamp': epoch s, 'offset': s, 'frozen': iso}"
+        return self._call('clock')
+
+    def chain(self, issuer, chain, service='test_chain'):
+        """Documents held by the chained authority for issuer + chain, in
+        order: dicts with id, sequence, digest, previous, kind, status,
+        code, message, reference, received_at"""
+        chains = self.state(service)['chains']
+        return chains.get(issuer, {}).get(chain, [])
 
 
 class SandboxProcess(Sandbox):

@@ -8,6 +8,7 @@ be imported are skipped (with a warning) when all services are loaded.
 
 SERVICES = {
     'test_authority': '.test_authority:TestAuthorityService',
+    'test_chain': '.test_chain_authority:TestChainService',
     'sii': '.sii:SIIService',
     'afip_wsaa': '.afip_wsaa:WSAAService',
     'afip_wsfe': '.afip_wsfe:WSFEService',

@@ -4,7 +4,12 @@ authority does (used by the framework's country-neutral tests).
 WSDL ``schemas/test_authority/TestAuthority.wsdl`` served at
 ``/test-authority/v1`` (service ``TestAuthorityService``, port
 ``TestAuthorityPort``, namespace ``urn:einvoice-sandbox:test-authority:1``),
-operations ``Submit`` and ``Query``.
+operations ``Submit`` and ``Query``.  The same over SOAP 1.2:
+``schemas/test_authority/TestAuthority12.wsdl`` at ``/test-authority/v2``
+(service ``TestAuthorityService12``, port ``TestAuthorityPort12``; faults
+``env:Sender``/``env:Receiver`` with the same ``Codigo[N]`` reason texts,
+HTTP 400 for Sender faults).  Each port takes only its own SOAP version
+(else a ``VersionMismatch`` fault in the envelope's version).
 
 Rules (state held per Issuer + Id):
 
@@ -43,7 +48,7 @@ import os
 import secrets
 from decimal import Decimal, InvalidOperation
 
-from .core import E, SandboxService, SoapFault
+from .core import SOAP11_NS, SOAP12_NS, E, SandboxService, SoapFault
 
 NS = 'urn:einvoice-sandbox:test-authority:1'
 T = E.ns(NS)
@@ -62,7 +67,12 @@ class TestAuthorityService(SandboxService):
     __test__ = False  # not a test case (pytest)
     name = 'test_authority'
     wsdl = {'/test-authority/v1': os.path.join(HERE, 'schemas',
-            'test_authority', 'TestAuthority.wsdl')}
+            'test_authority', 'TestAuthority.wsdl'),
+        '/test-authority/v2': os.path.join(HERE, 'schemas',
+            'test_authority', 'TestAuthority12.wsdl')}
+    #: SOAP version each port takes
+    port_versions = {'TestAuthorityPort': SOAP11_NS,
+        'TestAuthorityPort12': SOAP12_NS}
     schema = os.path.join(HERE, 'schemas', 'test_authority',
         'TestAuthority.xsd')
     default_options = {'batch_limit': 1000, 'busy': False,
@@ -112,6 +122,10 @@ class TestAuthorityService(SandboxService):
         return {}
 
     def handle(self, operation, body, caller, ctx):
+        expected = self.port_versions.get(ctx.port)
+        if expected and ctx.soap_ns != expected:
+            raise SoapFault('VersionMismatch', 'Codigo[4102].This endpoint '
+                'takes SOAP %s' % ('1.2' if expected == SOAP12_NS else '1.1'))
         if operation == 'Submit':
             return self.submit(body, caller, ctx)
         if operation == 'Query':
