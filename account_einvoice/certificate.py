@@ -183,3 +183,12 @@ def load_certificate(name):
                 loaded = _load_pem(name, cert_path, key_path)
             certificate = _cache[name] = (key, loaded)
     return certificate[1]
+
+
+def secret(name, key):
+    """A secret of a named credential, declared in the trytond
+    configuration beside its certificate (``<name>.<key> = value``): never
+    stored in the database"""
+    if not name:
+        return None
+    return _option(name, key)

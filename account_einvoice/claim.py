@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from sql import Null
 
 from trytond import backend
+from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from .chain import CONFIGURATION_KEY
+from .chained_claim import MAX_CLAIMS_PER_RUN, ChainedClaim
 from .isolation import isolate, refusal
 from .recovery import active
 
 logger = logging.getLogger(__name__)
 CLAIM_RETRIES = 10
-MAX_CLAIMS_PER_RUN = 3
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Batch:
     kind: str
     operation: str
     submissions: list
+    #: seconds the authority asked to wait before the next request
+    wait: float = None
 
 
 def _chunks(items, size):
@@ -41,7 +45,7 @@ def _chunks(items, size):
         yield items[i:i + size]
 
 
-class Claim:
+class Claim(ChainedClaim):
     """The claim half of the Processor (it provides _models, database,
     configuration_id, ids, worker, claims, deferred and reject_locally)"""
 
@@ -61,16 +65,33 @@ class Claim:
         return []
 
     def _claim(self):
-        Configuration, Submission, Exchange, Outcome = self._models()
+        Configuration, Submission, _, _ = self._models()
         transaction = Transaction()
-        database = transaction.database
-        cursor = transaction.connection.cursor()
         configuration = Configuration(self.configuration_id)
         service = configuration.get_service()
         now = dt.datetime.now()
         self.deferred = 0
+        if service.documents:
+            if not transaction.database.has_select_for():
+                # SQLite: take the write lock before reading, so what is
+                # read (chain heads, documents to generate) cannot change
+                # before this claim commits.
+                Pool().get('account.einvoice.chain').lock(
+                    configuration.id, None)
+            self._generate(configuration, service, now)
+        batches = self._claim_unchained(configuration, service, now)
+        if service.documents:
+            batches += self._claim_chains(configuration, service, now)
+        transaction.commit()
+        return batches
 
-        table = Submission.__table__()
+    def _lockable(self, query):
+        database = Transaction().database
+        if database.has_select_for():
+            query.for_ = database.get_select_for_skip_locked()('UPDATE')
+        return query
+
+    def _base_where(self, table, now):
         where = ((table.configuration == self.configuration_id)
             & (table.state == 'pending')
             & (table.exchange == Null)
@@ -81,64 +102,112 @@ class Claim:
             if n >= MAX_CLAIMS_PER_RUN]
         if exhausted:
             where &= ~table.id.in_(exhausted)
-        limit = service.batch_limit
+        return where
+
+    def _limit(self, configuration, service, key=None):
+        limit = service.batch_limit if key is None else service.limit(key)
         if configuration.batch_size:
             limit = min(limit, configuration.batch_size)
-        query = table.select(
-            table.id, where=where, order_by=[table.id.asc], limit=limit)
-        if database.has_select_for():
-            query.for_ = database.get_select_for_skip_locked()('UPDATE')
-        cursor.execute(*query)
+        return limit
+
+    def _generate(self, configuration, service, now):
+        """Check and generate the documents of the pending submissions that
+        have none yet; the refused ones never join a chain"""
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        Document = pool.get('account.einvoice.document')
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*self._lockable(table.select(table.id,
+                    where=self._base_where(table, now)
+                    & (table.generated != True),  # noqa: E712
+                    order_by=[table.id.asc],
+                    limit=self._limit(configuration, service))))
+        submissions = Submission.browse([i for i, in cursor])
+        if not submissions:
+            return
+        refused = self._check(service, submissions)
+        submissions = [s for s in submissions if s.id not in refused]
+        if submissions:
+            refused.update(Document.generate(
+                    configuration, service, submissions))
+        if refused:
+            self.reject_locally(
+                Submission.browse(list(refused)), refused)
+
+    def _claim_unchained(self, configuration, service, now):
+        Configuration, Submission, Exchange, Outcome = self._models()
+        Chain = Pool().get('account.einvoice.chain')
+        cursor = Transaction().connection.cursor()
+        table = Submission.__table__()
+        where = self._base_where(table, now) & (table.chain == Null)
+        if service.documents:
+            where &= (table.generated == True)  # noqa: E712
+        cursor.execute(*self._lockable(table.select(
+                    table.id, where=where, order_by=[table.id.asc],
+                    limit=self._limit(configuration, service))))
         ids = [i for i, in cursor]
         if not ids:
             return []
         self.claims.update(ids)
         submissions = Submission.browse(ids)
 
-        to_check = [s for s in submissions if not s.needs_query]
-        refused = self._check(service, to_check) if to_check else {}
-        if refused:
-            self.reject_locally(
-                [s for s in submissions if s.id in refused], refused)
-            submissions = [s for s in submissions if s.id not in refused]
+        if not service.documents:
+            to_check = [s for s in submissions if not s.needs_query]
+            refused = self._check(service, to_check) if to_check else {}
+            if refused:
+                self.reject_locally(
+                    [s for s in submissions if s.id in refused], refused)
+                submissions = [
+                    s for s in submissions if s.id not in refused]
 
+        resend = service.recovery == 'resend'
         groups = defaultdict(list)
         for submission in submissions:
-            if submission.needs_query:
+            if submission.needs_query and not resend:
                 key = ('query', None, service.batch_key(submission))
             else:
                 key = ('send', submission.operation,
                     service.batch_key(submission))
             groups[key].append(submission)
 
+        chain = Chain.find(self.configuration_id, [CONFIGURATION_KEY]).get(
+            CONFIGURATION_KEY)
         batches = []
         for (kind, operation, key), members in groups.items():
-            size = service.limit(key)
-            if configuration.batch_size:
-                size = min(size, configuration.batch_size)
+            if kind == 'send' and chain and chain.waiting(now) and not (
+                    service.wait_exempt_batch
+                    and len(members) >= service.wait_exempt_batch):
+                self.claims.subtract([s.id for s in members])
+                continue
+            size = self._limit(configuration, service, key)
             for chunk in _chunks(members, size):
                 if kind == 'send':
                     chunk = self._prepare(service, chunk)
                     if not chunk:
                         continue
-                exchange = Exchange(
-                    company=configuration.company,
-                    configuration=configuration,
-                    service=configuration.service,
-                    environment=configuration.environment,
-                    kind=kind,
-                    operation=operation,
-                    state='in_flight',
-                    started=now,
-                    worker=self.worker,
-                    record_count=len(chunk))
-                exchange.save()
-                Submission.write(chunk, {'exchange': exchange.id})
-                batches.append(
-                    Batch(exchange.id, kind, operation, [s.id for s in chunk]))
-                active.add((self.database, exchange.id))
-        transaction.commit()
+                batches.append(self._open(
+                        configuration, kind, operation, chunk, now))
         return batches
+
+    def _open(self, configuration, kind, operation, chunk, now):
+        "Create the in-flight exchange of a batch and link its rows"
+        _, Submission, Exchange, _ = self._models()
+        exchange = Exchange(
+            company=configuration.company,
+            configuration=configuration,
+            service=configuration.service,
+            environment=configuration.environment,
+            kind=kind,
+            operation=operation,
+            state='in_flight',
+            started=now,
+            worker=self.worker,
+            record_count=len(chunk))
+        exchange.save()
+        Submission.write(chunk, {'exchange': exchange.id})
+        active.add((self.database, exchange.id))
+        return Batch(exchange.id, kind, operation, [s.id for s in chunk])
 
     def _check(self, service, submissions):
         """The local refusals of service.check; what it cannot check (it

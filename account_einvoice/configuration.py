@@ -261,7 +261,8 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
             self.last_failure_date = None
             self.save()
 
-    def notify_accountants(self, label, description):
+    def notify_accountants(self, label, description, records=None):
+        "Notify the company's accounting administrators (about records)"
         pool = Pool()
         Notification = pool.get('res.notification')
         ModelData = pool.get('ir.model.data')
@@ -276,8 +277,10 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
                     'label': label[:250],
                     'description': (description or '')[:250],
                     'icon': 'tryton-warning',
-                    'model': self.__name__,
-                    'records': str([self.id]),
+                    'model': (records[0].__name__ if records
+                        else self.__name__),
+                    'records': str([r.id for r in records] if records
+                        else [self.id]),
                     } for u in users])
 
     @classmethod

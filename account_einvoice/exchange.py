@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import json
 import os
 import socket
 
@@ -12,6 +13,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .local_message import render, stored_values
+from .transport import public_headers
 
 STATES = [
     ('in_flight', "In Flight"),
@@ -26,6 +28,14 @@ KINDS = [
     ('query', "Query"),
     ]
 OUTCOME_KINDS = KINDS + [('local', "Local Check")]
+PROTOCOLS = [
+    (None, ""),
+    ('soap11', "SOAP 1.1"),
+    ('soap12', "SOAP 1.2"),
+    ('json', "HTTP/JSON"),
+    ('http', "HTTP"),
+    ]
+EXTENSIONS = {'json': 'json', 'http': 'bin'}
 OUTCOME_STATES = [
     ('accepted', "Accepted"),
     ('accepted_with_errors', "Accepted with Errors"),
@@ -56,8 +66,15 @@ class Exchange(ModelSQL, ModelView):
     kind = fields.Selection(KINDS, "Kind", readonly=True)
     operation = fields.Char("Operation", readonly=True,
         help="The record operation (register, modify, cancel).")
-    soap_operation = fields.Char("SOAP Operation", readonly=True)
+    remote_operation = fields.Char("Remote Operation", readonly=True,
+        help="The operation of the authority that was called.")
+    protocol = fields.Selection(PROTOCOLS, "Protocol", readonly=True)
     endpoint = fields.Char("Endpoint", readonly=True)
+    http_status = fields.Integer("HTTP Status", readonly=True)
+    request_headers = fields.Text("Request Headers", readonly=True,
+        help="The HTTP headers sent, without the secret ones "
+        "(credentials).")
+    response_headers = fields.Text("Response Headers", readonly=True)
     started = fields.DateTime("Started", readonly=True)
     sent = fields.Timestamp("Sent", readonly=True,
         help="When the request left for the authority (committed just "
@@ -102,21 +119,50 @@ class Exchange(ModelSQL, ModelView):
         table_h = cls.__table_handler__(module)
         table = cls.__table__()
         created = not table_h.column_exist('sent')
+        # the history records any protocol, not only SOAP
+        table_h.column_rename('soap_operation', 'remote_operation')
+        protocol_created = not table_h.column_exist('protocol')
         super().__register__(module)
+        cursor = Transaction().connection.cursor()
         if created:
             # Before this column, every stored request may have been sent
             # when its exchange started.
-            cursor = Transaction().connection.cursor()
             cursor.execute(*table.update(
                     [table.sent], [table.started],
                     where=table.request_id != Null))
+        if protocol_created:
+            # Before this column, every call was SOAP 1.1
+            cursor.execute(*table.update(
+                    [table.protocol], ['soap11'],
+                    where=table.remote_operation != Null))
 
     def get_rec_name(self, name):
-        return f'{self.soap_operation or self.kind} @ {self.started}'
+        return f'{self.remote_operation or self.kind} @ {self.started}'
 
     def get_filename(self, name):
         kind = name.split('_')[0]
-        return f'{self.kind}-{self.id}-{kind}.xml'
+        extension = EXTENSIONS.get(self.protocol, 'xml')
+        return f'{self.kind}-{self.id}-{kind}.{extension}'
+
+    @staticmethod
+    def dump_headers(headers, secret=()):
+        """The text stored for HTTP headers: JSON without the secret ones
+        (transport.public_headers)"""
+        if headers is None:
+            return None
+        return json.dumps(public_headers(headers, secret), sort_keys=True,
+            indent=1, ensure_ascii=False)
+
+    @classmethod
+    def store_answer(cls, exchange_id, response, secret=()):
+        """Write the HTTP status and headers of the answer to an exchange
+        (no commit: the transaction that records the answer does)"""
+        table = cls.__table__()
+        Transaction().connection.cursor().execute(*table.update(
+                [table.http_status, table.response_headers],
+                [response.status,
+                    cls.dump_headers(response.headers, secret)],
+                where=table.id == exchange_id))
 
 
 class Outcome(ModelSQL, ModelView):

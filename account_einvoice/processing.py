@@ -158,11 +158,14 @@ class Processor(Claim, Recovery):
                     return
             else:
                 request = service.build_query(submissions)
-            data = transport.envelope(request.body, request.header)
-            url, _ = service.address(request)
+            data = service.serialize(request)
+            url, headers = service.endpoint(request)
             exchange.request = data
-            exchange.soap_operation = request.operation
+            exchange.remote_operation = request.operation
+            exchange.protocol = request.protocol
             exchange.endpoint = url
+            exchange.request_headers = Exchange.dump_headers(
+                headers, request.secret_headers)
             exchange.record_count = len(submissions)
             exchange.save()
             transaction.commit()
@@ -174,26 +177,31 @@ class Processor(Claim, Recovery):
                 return
             called = True
             response = service.call(request, data)
-            fault = transport.fault(response)
-            if fault:
-                raise service.classify_fault(*fault)
+            failure = service.classify_response(response)
+            if failure:
+                raise failure
             if batch.kind == 'send':
-                outcomes = service.parse_response(request, response.body)
+                outcomes = service.parse_response(request, response)
             else:
-                outcomes = service.parse_query(request, response.body)
+                outcomes = service.parse_query(request, response)
         except ServiceFailure as failure:
             response = response or failure.response
             if self._unprocessed(service, failure, response):
                 failure.kind = 'not_sent'
             failed = self.fail(batch, failure, called, response)
+            self._store_answer(batch.exchange, response, request, commit=True)
         except Exception as exception:
             logger.exception("e-invoice exchange %s failed", batch.exchange)
             failed = self.fail(batch, ServiceFailure('unknown', gettext(
                         'account_einvoice.msg_internal_error',
                         error=f'{exception.__class__.__name__}: {exception}'
                         )), called, response)
+            self._store_answer(batch.exchange, response, request, commit=True)
         else:
             try:
+                # committed with the answer
+                self._store_answer(batch.exchange, response, request)
+                batch.wait = service.wait_after(request, response)
                 self.record(batch, outcomes, response)
             except Exception:
                 # Left in flight: the next run asks the authority.
@@ -220,13 +228,26 @@ class Processor(Claim, Recovery):
         transaction.commit()
         return True
 
+    def _store_answer(self, exchange_id, response, request, commit=False):
+        "Keep the HTTP status and headers of the answer on the exchange"
+        if response is None:
+            return
+        _, _, Exchange, _ = self._models()
+        Exchange.store_answer(exchange_id, response,
+            request.secret_headers if request is not None else ())
+        if commit:
+            Transaction().commit()
+
     @staticmethod
     def _unprocessed(service, failure, response):
         """Tell whether a failed call's answer is one the authority
-        documents as "request not processed" (e.g. a 503 of its front end)"""
-        return (failure.kind == 'unknown'
-            and response is not None and response.body is None
-            and response.status in service.unprocessed_statuses)
+        documents as "request not processed" (e.g. a 503 of its front end):
+        for SOAP an answer that is not a SOAP message"""
+        if (failure.kind != 'unknown' or response is None
+                or response.status not in service.unprocessed_statuses):
+            return False
+        return (response.body is None
+            or response.protocol not in transport.ENVELOPES)
 
     def _build_request(self, service, exchange, submissions, operation):
         """service.build_request, refusing alone the submissions it cannot
@@ -260,6 +281,12 @@ class Processor(Claim, Recovery):
                 schema, request.body, request.records)
             if not errors and not general:
                 return request, submissions
+            if service.documents:
+                # Stored documents were checked before they were kept (and
+                # chained): refusing one now would break its chain.
+                general = general + [
+                    e for i in sorted(errors) for e in errors[i]]
+                errors = {}
             if not errors:
                 raise ServiceFailure('configuration', gettext(
                         'account_einvoice.msg_request_schema_invalid',
@@ -329,16 +356,26 @@ class Processor(Claim, Recovery):
         base = option('retry_delay', 60)
         maximum = option('retry_delay_max', 6 * 3600)
         submissions = Submission.search([('exchange', '=', batch.exchange)])
+        retry_at = getattr(failure, 'retry_at', None)
+        if (retry_at and submissions and response is not None
+                and transport.retry_after(response)):
+            # the authority itself asked every request to wait
+            self.hold(submissions, retry_at)
         by_attempts = defaultdict(list)
         for submission in submissions:
-            by_attempts[(submission.attempts or 0) + 1].append(submission)
+            next_attempt = (retry_at or now + backoff(
+                    (submission.attempts or 0) + 1, base, maximum))
+            if submission.deadline and submission.deadline < next_attempt:
+                # never put off past the deadline
+                next_attempt = max(submission.deadline, now)
+            by_attempts[((submission.attempts or 0) + 1,
+                    next_attempt)].append(submission)
         to_write = []
-        for attempts, members in by_attempts.items():
+        for (attempts, next_attempt), members in by_attempts.items():
             values = {
                 'exchange': None,
                 'attempts': attempts,
-                'next_attempt': (getattr(failure, 'retry_at', None)
-                    or now + backoff(attempts, base, maximum)),
+                'next_attempt': next_attempt,
                 'last_error': failure.message,
                 }
             if kind == 'unknown':
@@ -421,11 +458,21 @@ class Processor(Claim, Recovery):
                     'reference': reference,
                     })
         to_write = []
+        renewed = []
         for values, members in groups.items():
-            to_write.extend((members, dict(values)))
+            values = dict(values)
+            to_write.extend((members, values))
+            if values.get('generated') is False:
+                renewed.extend(s.id for s in members)
+        if renewed:
+            Pool().get('account.einvoice.document').supersede(renewed)
         if to_write:
             Submission.write(*to_write)
         Outcome.log(outcome_rows)
+        wait = batch.wait
+        if wait:
+            self.hold(submissions, dt.datetime.now()
+                + dt.timedelta(seconds=wait))
         exchange.state = 'done'
         exchange.response = response.content
         exchange.duration = round(response.duration, 3)
@@ -434,6 +481,13 @@ class Processor(Claim, Recovery):
         exchange.save()
         Configuration(self.configuration_id).clear_failure()
         transaction.commit()
+
+    def hold(self, submissions, until):
+        """No request before until for the chains of submissions (the
+        configuration's own chain for those not chained)"""
+        Chain = Pool().get('account.einvoice.chain')
+        Chain.hold(self.configuration_id,
+            {s.chain.key if s.chain else None for s in submissions}, until)
 
     @staticmethod
     def after_send(submission, outcome, operation):
@@ -457,7 +511,8 @@ class Processor(Claim, Recovery):
                 if submission.cancel_requested:
                     values.update(
                         state='pending', operation='cancel',
-                        cancel_requested=False)
+                        cancel_requested=False, generated=False,
+                        chain=None, chain_sequence=None)
         elif outcome.state == 'cancelled':
             values.update(state='cancelled', registered=False)
         elif outcome.state == 'not_found':

@@ -8,10 +8,13 @@ A country module subclasses :class:`EinvoiceService` and returns it from
 The framework owns everything else: claiming work, committing, history,
 retries, recovery.  See ``doc/account_einvoice/design.rst``.
 """
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 from lxml import etree
+
+from trytond.i18n import gettext
 
 from . import schema, transport
 from .exceptions import ServiceFailure
@@ -45,15 +48,26 @@ class Outcome:
 
 @dataclass
 class Request:
-    """One SOAP call built by a service.
+    """One call built by a service.
+
+    ``operation`` names the remote operation ('Submit', 'POST documents').
+    ``protocol`` is 'soap11', 'soap12', 'json' (a JSON body and answer) or
+    'http' (a raw payload, the answer read by the service).  SOAP sends
+    ``body`` (and ``header``) to the address of ``port_name`` in the WSDL;
+    'json' and 'http' send ``payload`` (bytes; for 'json' also any JSON
+    value) to ``url``.  The configured host override applies to both.
+    ``headers`` are added to those of the protocol; the names in
+    ``secret_headers`` (e.g. 'Authorization', added in
+    :meth:`EinvoiceService.before_call`) are sent but never stored nor
+    logged.
 
     ``records`` maps submission ids to their element inside ``body`` so
     schema errors can be charged to the right invoice.  ``context`` is kept
     for :meth:`EinvoiceService.parse_response`."""
     operation: str
-    body: etree._Element
-    records: dict
-    wsdl: str
+    body: etree._Element = None
+    records: dict = field(default_factory=dict)
+    wsdl: str = None
     wsdl_url: str = None
     service_name: str = None
     port_name: str = None
@@ -62,6 +76,15 @@ class Request:
     header: etree._Element = None
     context: dict = field(default_factory=dict)
     forbid_entities: bool = True
+    protocol: str = 'soap11'
+    method: str = 'POST'
+    url: str = None
+    headers: dict = field(default_factory=dict)
+    secret_headers: set = field(default_factory=set)
+    payload: bytes = None
+
+    def __post_init__(self):
+        assert self.protocol in transport.PROTOCOLS, self.protocol
 
 
 class EinvoiceService:
@@ -123,18 +146,64 @@ class EinvoiceService:
         "Return a Request asking what the authority holds for submissions"
         raise NotImplementedError
 
-    def parse_response(self, request, body):
-        """Return {submission id: Outcome} from the SOAP body of a reply.
+    def parse_response(self, request, response):
+        """Return {submission id: Outcome} from the answer to request.
 
-        Submissions missing from the result stay unknown and are queried
-        later; a malformed body must raise ServiceFailure('unknown')."""
+        response is the :class:`~.transport.Response` that
+        :meth:`classify_response` let through: ``status``, ``headers``
+        (read with ``response.header(name)``) and ``body``, the first
+        child of the SOAP Body, the decoded JSON value ('json') or None
+        ('http': read ``content``).  Submissions missing from the result
+        stay unknown and are queried later; a malformed body must raise
+        ServiceFailure('unknown')."""
         raise NotImplementedError
 
-    def parse_query(self, request, body):
+    def parse_query(self, request, response):
         "Like parse_response, for build_query (use the 'not_found' state)"
         raise NotImplementedError
 
     # -- Failures --------------------------------------------------------
+    def classify_response(self, response):
+        """Return the ServiceFailure an answer means, or None when
+        parse_response should read it.
+
+        A SOAP Fault (1.1 or 1.2) goes to :meth:`classify_fault`.  For
+        'json' and 'http' the HTTP status decides: 2xx is read; 429 and
+        503 are 'transient', retried at the time Retry-After names; other
+        4xx refuse the whole request ('configuration': 401 and 403 our
+        credentials); 3xx, 5xx and anything else may follow processing
+        ('unknown').  Authorities override this for documented statuses."""
+        fault = transport.fault(response)
+        if fault:
+            failure = self.classify_fault(*fault)
+            failure.response = failure.response or response
+            return failure
+        status = response.status
+        if response.protocol in transport.ENVELOPES or 200 <= status < 300:
+            return None
+        detail = http_detail(response)
+        code = str(status)
+        if status in {429, 503}:
+            return ServiceFailure('transient', gettext(
+                    'account_einvoice.msg_http_busy',
+                    status=status, detail=detail),
+                code=code, response=response,
+                retry_at=transport.retry_after(response))
+        if status in {401, 403}:
+            return ServiceFailure('configuration', gettext(
+                    'account_einvoice.msg_http_unauthorized',
+                    status=status, detail=detail),
+                code=code, response=response)
+        if 400 <= status < 500:
+            return ServiceFailure('configuration', gettext(
+                    'account_einvoice.msg_http_refused',
+                    status=status, detail=detail),
+                code=code, response=response)
+        return ServiceFailure('unknown', gettext(
+                'account_einvoice.msg_http_unknown',
+                status=status, detail=detail),
+            code=code, response=response)
+
     def classify_fault(self, code, message):
         """Return the ServiceFailure for a SOAP Fault of the authority.
 
@@ -156,6 +225,79 @@ class EinvoiceService:
         if submission.operation == 'cancel':
             return 'cancel'
         return 'modify' if submission.registered else 'register'
+
+    # -- Documents generated once ----------------------------------------
+    #: True when the service sends stored documents (see document.py)
+    documents = False
+    #: 'queue': generated in the transaction that queues the work
+    #: (posting, cancelling, rescheduling); 'claim': when a sender claims
+    #: it (under the chain's lock).  Either way a document is generated
+    #: once; what could not be generated when queued is at claim time.
+    generate_on = 'claim'
+    #: 'query': an unknown outcome is resolved by asking the authority;
+    #: 'resend': by sending the stored bytes again (for authorities
+    #: without a query); parse_response reads their "already held" answer
+    #: as the held state, never as a rejection.
+    recovery = 'query'
+
+    def chain_key(self, submission):
+        """The key of the chain the submission's documents join (e.g. the
+        issuer or the device), or None when they are not chained"""
+        return None
+
+    def generate_documents(self, submission, link):
+        """Return the list of :class:`~.document.Draft` to send for the
+        submission's operation.
+
+        link is the end of the chain (``sequence`` and ``digest`` of its
+        last document; sequence 0 and digest None for an empty chain), or
+        None when the submission is not chained.  Raise a RecordError
+        naming the field for a record that cannot be generated: it is
+        refused alone and the chain does not move."""
+        raise NotImplementedError
+
+    def check_documents(self, submission, drafts):
+        """Return None, or the message refusing drafts before they are
+        stored and chained (e.g. their schema errors)"""
+        return None
+
+    def document_digest(self, document, data):
+        "Recompute the digest of a stored document (Verify chain)"
+        raise NotImplementedError
+
+    def document_previous_digest(self, document, data):
+        """The digest of the previous document as written in data, or None
+        for the first of a chain (Verify chain)"""
+        raise NotImplementedError
+
+    def current_documents(self, submissions):
+        "{submission id: [documents to send, in order]}"
+        from trytond.pool import Pool
+        Document = Pool().get('account.einvoice.document')
+        return Document.current_of(submissions)
+
+    # -- Flow control and deadlines --------------------------------------
+    #: records waiting that allow a request before the authority's wait
+    #: is over (None: never)
+    wait_exempt_batch = None
+    #: seconds before a submission's deadline staff are told it is still
+    #: not accepted
+    deadline_notice = 3600
+
+    def wait_after(self, request, response):
+        """Seconds the authority asked to wait before the next request, read
+        from an answer (e.g. VERI*FACTU's TiempoEsperaEnvio), or None.  The
+        default reads an HTTP Retry-After header."""
+        when = transport.retry_after(response)
+        if when is None:
+            return None
+        return max((when - dt.datetime.now()).total_seconds(), 0) or None
+
+    def deadline(self, invoice):
+        """When the authority must have received the invoice, or None.
+        Retries are never scheduled past it and staff are notified
+        ``deadline_notice`` seconds before it (and when it has passed)."""
+        return None
 
     # -- The printed invoice ---------------------------------------------
     def qr_content(self, submission):
@@ -202,8 +344,37 @@ class EinvoiceService:
     #: empty unless documented: any other answer may follow processing.
     unprocessed_statuses = frozenset()
 
+    def serialize(self, request):
+        "The bytes to send: the SOAP envelope, or the payload"
+        return transport.serialize(request)
+
+    def endpoint(self, request):
+        """Return (url, headers) of the call, the configured host override
+        applied: SOAP from the WSDL (:meth:`address`), its action in the
+        SOAPAction header (1.1) or the Content-Type (1.2); 'json' and
+        'http' from ``request.url``.  ``request.headers`` come last."""
+        if request.protocol in transport.ENVELOPES:
+            url, action = self.address(request)
+        else:
+            url, action = self.configuration.override_url(request.url), None
+        headers = transport.protocol_headers(request.protocol, action)
+        headers.update(request.headers)
+        return url, headers
+
     def call(self, request, data):
         "Send serialized data; return the parsed transport.Response"
-        url, action = self.address(request)
-        return transport.parse(transport.post(
-                url, data, action, self.certificate, timeout=self.timeout))
+        url, headers = self.endpoint(request)
+        return transport.parse(transport.send(
+                request.method, url, data, headers, self.certificate,
+                timeout=self.timeout), request.protocol)
+
+
+def http_detail(response, limit=200):
+    "A short text of an HTTP error answer for the messages"
+    body = response.body
+    if isinstance(body, dict):
+        for key in ('error', 'message', 'detail'):
+            if isinstance(body.get(key), str):
+                return body[key][:limit]
+    text = (response.content or b'')[:limit].decode('utf-8', 'replace')
+    return ' '.join(text.split())

@@ -82,6 +82,25 @@ class Submission(ModelSQL, ModelView):
     message_id = fields.Char("Message ID", readonly=True)
     message_params = fields.Dict(None, "Message Parameters", readonly=True)
     last_error = fields.Text("Last Error", readonly=True)
+    generated = fields.Boolean("Documents Generated", readonly=True,
+        help="The documents of the current operation are stored and are "
+        "what every request sends.")
+    documents = fields.One2Many(
+        'account.einvoice.document', 'submission', "Documents",
+        readonly=True, order=[('id', 'DESC')])
+    chain = fields.Many2One(
+        'account.einvoice.chain', "Chain", readonly=True,
+        ondelete='RESTRICT')
+    chain_sequence = fields.Integer("Chain Sequence", readonly=True,
+        help="The position of the current document in its chain: sent "
+        "after every earlier one.")
+    deadline = fields.DateTime("Deadline", readonly=True,
+        help="When the authority must have received it.")
+    deadline_notice = fields.Selection([
+            (None, ""),
+            ('warned', "Warned"),
+            ('missed', "Missed"),
+            ], "Deadline Notice", readonly=True)
     outcomes = fields.One2Many(
         'account.einvoice.exchange.outcome', 'submission', "History",
         readonly=True, order=[('id', 'DESC')])
@@ -103,6 +122,12 @@ class Submission(ModelSQL, ModelView):
                 Index(t, (t.state, Index.Equality(cardinality='low'))),
                 Index(t, (t.exchange, Index.Equality()),
                     where=t.exchange != Null),
+                Index(t,
+                    (t.chain, Index.Equality()),
+                    (t.chain_sequence, Index.Range()),
+                    where=(t.state == 'pending') & (t.chain != Null)),
+                Index(t, (t.deadline, Index.Range()),
+                    where=(t.state == 'pending') & (t.deadline != Null)),
                 })
         cls._buttons.update({
                 'reschedule': {
@@ -145,6 +170,10 @@ class Submission(ModelSQL, ModelView):
 
     @classmethod
     def default_cancel_requested(cls):
+        return False
+
+    @classmethod
+    def default_generated(cls):
         return False
 
     def get_rec_name(self, name):
@@ -234,9 +263,48 @@ class Submission(ModelSQL, ModelView):
                         ('invoice', 'in', [v['invoice'] for v in vlist]),
                         ])}
             vlist = [v for v in vlist if v['invoice'] not in existing]
-        if vlist:
-            return cls.create(vlist)
-        return []
+        if not vlist:
+            return []
+        submissions = cls.create(vlist)
+        cls._set_deadlines(submissions)
+        cls.generate_queued(submissions)
+        return submissions
+
+    @classmethod
+    def _set_deadlines(cls, submissions):
+        to_write = []
+        for submission in submissions:
+            deadline = submission.get_service().deadline(submission.invoice)
+            if deadline:
+                to_write.extend(([submission], {'deadline': deadline}))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def generate_queued(cls, submissions):
+        """Generate now the documents of services that generate them when
+        the work is queued.  What fails is left to the claim, which refuses
+        it with its message: queuing never fails."""
+        Document = Pool().get('account.einvoice.document')
+        by_configuration = {}
+        for submission in submissions:
+            if submission.state == 'pending' and not submission.generated:
+                by_configuration.setdefault(
+                    submission.configuration, []).append(submission)
+        for configuration, members in by_configuration.items():
+            service = configuration.get_service()
+            if not service.documents or service.generate_on != 'queue':
+                continue
+            with without_check_access():
+                refused = Document.generate(configuration, service, members)
+            if refused:
+                logger.info("e-invoice documents of %s submissions left to "
+                    "the next claim", len(refused))
+
+    @staticmethod
+    def new_documents():
+        "Values making the next claim generate new documents"
+        return {'generated': False, 'chain': None, 'chain_sequence': None}
 
     @classmethod
     def invoices_cancelled(cls, invoices):
@@ -260,12 +328,16 @@ class Submission(ModelSQL, ModelView):
             else:
                 to_close.append(submission)
         if to_cancel:
+            Document = Pool().get('account.einvoice.document')
+            Document.supersede([s.id for s in to_cancel])
             cls.write(to_cancel, {
                     'state': 'pending',
                     'operation': 'cancel',
                     'attempts': 0,
                     'next_attempt': None,
+                    **cls.new_documents(),
                     })
+            cls.generate_queued(to_cancel)
         if to_close:
             cls.write(to_close, {
                     'state': 'cancelled',
@@ -294,9 +366,14 @@ class Submission(ModelSQL, ModelView):
                         'attempts': 0,
                         'next_attempt': None,
                         'last_error': None,
+                        'deadline_notice': None,
+                        **cls.new_documents(),
                         }))
         if to_write:
+            Document = Pool().get('account.einvoice.document')
+            Document.supersede([s.id for s in submissions])
             cls.write(*to_write)
+            cls.generate_queued(submissions)
 
     @classmethod
     @ModelView.button
@@ -348,12 +425,15 @@ class Submission(ModelSQL, ModelView):
     def _run(cls, configuration, ids=None):
         """Report for one configuration; what goes wrong unexpectedly is
         recorded on it and never stops the other configurations"""
+        from .deadline import notify_deadlines
         from .processing import Processor
         pool = Pool()
         Configuration = pool.get('account.einvoice.configuration')
         transaction = Transaction()
         configuration_id = configuration.id
         try:
+            notify_deadlines(configuration)
+            transaction.commit()
             Processor(configuration, ids=ids).run()
         except Exception as exception:
             logger.exception(

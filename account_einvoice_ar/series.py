@@ -3,11 +3,13 @@
 # license terms.
 import datetime as dt
 
-from sql import Null
-from sql.aggregate import Max
+from sql import Literal, Null
+from sql.aggregate import Count, Max
 
+from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from . import afip
@@ -58,25 +60,34 @@ class PointOfSale(DeactivableMixin, ModelSQL, ModelView):
             Series.create([{
                         'pos': r.id,
                         'voucher_type': code,
-                        'last_number': 0,
                         } for r in records
                     for code, _ in afip.VOUCHER_TYPES if code])
         return records
 
 
+def chain_key(pos_number, voucher_type):
+    "The key of the framework chain that numbers a series (e.g. 00003-006)"
+    return f'{int(pos_number):05d}-{int(voucher_type):03d}'
+
+
 class Series(ModelSQL, ModelView):
     """AFIP Voucher Series
 
-    One row per (point of sale, voucher type): the lock taken while the
-    series is numbered, and what is known of AFIP's counter."""
+    One row per (point of sale, voucher type): when AFIP's counter was last
+    read.  The numbering itself is the framework chain of the series
+    (:func:`chain_key`): its lock is taken while the series is numbered and
+    its last sequence is the last number given out."""
     __name__ = 'account.einvoice.ar.series'
 
     pos = fields.Many2One('account.einvoice.ar.pos', "Point of Sale",
         required=True, readonly=True, ondelete='CASCADE')
     voucher_type = fields.Selection(
         afip.VOUCHER_TYPES, "Voucher Type", required=True, readonly=True)
-    last_number = fields.Integer("Last Number", readonly=True,
-        help="The last number given out here.")
+    chain = fields.Function(
+        fields.Many2One('account.einvoice.chain', "Chain",
+            help="The chain that numbers the series."), 'get_chain')
+    last_number = fields.Function(fields.Integer("Last Number",
+            help="The last number given out here."), 'get_chain')
     last_sync = fields.DateTime("Last Synchronisation", readonly=True,
         help="When AFIP was last asked for its last authorized number.")
 
@@ -90,30 +101,105 @@ class Series(ModelSQL, ModelView):
             ]
 
     @classmethod
-    def lock_series(cls, pos, voucher_type):
-        """Return the series row, locked until the transaction ends.
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        migrate = table_h.column_exist('last_number')
+        super().__register__(module)
+        if migrate:
+            cls._migrate_last_number()
+            table_h.drop_column('last_number')
 
-        The UPDATE takes the row lock on PostgreSQL (a concurrent claim
-        waits, then fails to serialize and claims again from a newer
-        snapshot) and the write lock on SQLite."""
-        table = cls.__table__()
+    @classmethod
+    def _migrate_last_number(cls):
+        "Move the counters of the series onto their chains"
+        pool = Pool()
+        PointOfSale = pool.get('account.einvoice.ar.pos')
+        Configuration = pool.get('account.einvoice.configuration')
+        Chain = pool.get('account.einvoice.chain')
+        series = cls.__table__()
+        pos = PointOfSale.__table__()
+        configuration = Configuration.__table__()
+        chain = Chain.__table__()
         cursor = Transaction().connection.cursor()
-        where = ((table.pos == pos.id)
-            & (table.voucher_type == str(voucher_type)))
-        cursor.execute(*table.update(
-                [table.write_date], [dt.datetime.now()], where=where))
+        cursor.execute(*series
+            .join(pos, condition=series.pos == pos.id)
+            .join(configuration,
+                condition=configuration.company == pos.company)
+            .select(configuration.id, pos.number, series.voucher_type,
+                series.last_number,
+                where=(configuration.service == 'ar_afip')
+                & (series.last_number > 0)))
+        now = dt.datetime.now()
+        for configuration_id, number, voucher_type, last in (
+                cursor.fetchall()):
+            key = chain_key(number, voucher_type)
+            where = ((chain.configuration == configuration_id)
+                & (chain.key == key))
+            cursor.execute(*chain.select(chain.id, where=where))
+            if cursor.fetchone():
+                cursor.execute(*chain.update(
+                        [chain.last_sequence], [last],
+                        where=where & ((chain.last_sequence == Null)
+                            | (chain.last_sequence < last))))
+            else:
+                cursor.execute(*chain.insert(
+                        [chain.configuration, chain.key, chain.last_sequence,
+                            chain.create_uid, chain.create_date],
+                        [[configuration_id, key, last, 0, now]]))
+
+    @property
+    def chain_key(self):
+        return chain_key(self.pos.number, self.voucher_type)
+
+    @classmethod
+    def get_chain(cls, series, names):
+        """The chain of each series and its last sequence (read in SQL:
+        staff who see the series see its counter)"""
+        pool = Pool()
+        Configuration = pool.get('account.einvoice.configuration')
+        Chain = pool.get('account.einvoice.chain')
+        configuration = Configuration.__table__()
+        chain = Chain.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {'chain': {s.id: None for s in series},
+            'last_number': {s.id: 0 for s in series}}
+        by_key = {(s.pos.company.id, s.chain_key): s.id for s in series}
+        companies = list({c for c, _ in by_key})
+        keys = list({k for _, k in by_key})
+        for sub_keys in grouped_slice(keys):
+            cursor.execute(*chain
+                .join(configuration,
+                    condition=chain.configuration == configuration.id)
+                .select(configuration.company, chain.key, chain.id,
+                    chain.last_sequence,
+                    where=(configuration.service == 'ar_afip')
+                    & configuration.company.in_(companies)
+                    & chain.key.in_(list(sub_keys))))
+            for company, key, chain_id, last in cursor:
+                series_id = by_key.get((company, key))
+                if series_id:
+                    result['chain'][series_id] = chain_id
+                    result['last_number'][series_id] = last or 0
+        return {n: result[n] for n in names}
+
+    @classmethod
+    def lock_series(cls, configuration, pos, voucher_type):
+        """Return the series and its chain, the chain locked until the
+        transaction ends (the framework's chain lock)"""
+        Chain = Pool().get('account.einvoice.chain')
+        chain = Chain.lock(
+            configuration.id, chain_key(pos.number, voucher_type))
         records = cls.search([
                 ('pos', '=', pos.id),
                 ('voucher_type', '=', str(voucher_type)),
                 ], limit=1)
         if records:
-            return records[0]
+            return records[0], chain
         record, = cls.create([{
                     'pos': pos.id,
                     'voucher_type': str(voucher_type),
-                    'last_number': 0,
                     }])
-        return record
+        return record, chain
 
     @classmethod
     def last_authorized_here(cls, pos, voucher_type):
@@ -127,3 +213,45 @@ class Series(ModelSQL, ModelView):
                 & (table.ar_cae != Null)))
         value, = cursor.fetchone()
         return value or 0
+
+
+class Chain(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.chain'
+
+    def first_break(self):
+        # The chains of AFIP's series hold numbers, not documents: what can
+        # break is the numbering of the vouchers authorized here.
+        if self.configuration.service == 'ar_afip' and self.key:
+            return self._series_break()
+        return super().first_break()
+
+    def _series_break(self):
+        "A number authorized twice, or beyond the last given out, or None"
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        PointOfSale = pool.get('account.einvoice.ar.pos')
+        pos_number, voucher_type = (int(p) for p in self.key.split('-'))
+        with Transaction().set_context(active_test=False):
+            pos = PointOfSale.search([
+                    ('company', '=', self.configuration.company.id),
+                    ('number', '=', pos_number),
+                    ])
+        if not pos:
+            return None
+        invoice = Invoice.__table__()
+        cursor = Transaction().connection.cursor()
+        number = invoice.ar_voucher_number
+        cursor.execute(*invoice.select(number, Count(Literal('*')),
+                where=invoice.ar_pos.in_([p.id for p in pos])
+                & (invoice.ar_voucher_type == str(voucher_type))
+                & (invoice.ar_cae != Null),
+                group_by=[number], order_by=[number.asc]))
+        last = self.last_sequence or 0
+        for value, count in cursor:
+            if count > 1:
+                return gettext('account_einvoice_ar.msg_chain_series_twice',
+                    chain=self.rec_name, number=value)
+            if value > last:
+                return gettext('account_einvoice_ar.msg_chain_series_beyond',
+                    chain=self.rec_name, number=value, last=last)
+        return None

@@ -5,13 +5,17 @@
 
 Numbering: AFIP numbers the vouchers of each (point of sale, voucher type)
 strictly in sequence.  :meth:`WSFEService.prepare` runs in the framework's
-claiming transaction; it locks the series row, defers the batch while
+claiming transaction; it locks the series' chain (the framework's
+``account.einvoice.chain``, key ``PPPPP-TTT``), defers the batch while
 another batch of the series is in flight or its outcome is unknown, takes
 the last authorized number (``FECompUltimoAutorizado`` when the series is
 not known to be in step, else the highest authorized number held here),
-numbers the batch and lets the framework commit it before the call.  An
-unknown outcome is thus always resolved by asking ``FECompConsultar`` for
-that number and comparing every field before anything is sent again.
+numbers the batch, moves the chain's last sequence to the last number given
+out and lets the framework commit it before the call.  An unknown outcome
+is thus always resolved by asking ``FECompConsultar`` for that number and
+comparing every field before anything is sent again.  The submissions are
+not chained documents (no ``chain``): the framework's chained claim is for
+stored documents, AFIP's vouchers are numbered here at claim time.
 
 A detail refused with 10016 only (not the next number: someone else used
 it, or a detail before it in the same request was refused) is answered
@@ -220,12 +224,14 @@ class WSFEService(EinvoiceService):
     def prepare(self, submissions):
         pool = Pool()
         Series = pool.get('account.einvoice.ar.series')
+        Chain = pool.get('account.einvoice.chain')
         Invoice = pool.get('account.invoice')
         Submission = pool.get('account.einvoice.submission')
         invoices = [s.invoice for s in submissions]
         pos = invoices[0].ar_pos
         voucher_type = int(invoices[0].ar_voucher_type)
-        series = Series.lock_series(pos, voucher_type)
+        series, chain = Series.lock_series(
+            self.configuration, pos, voucher_type)
 
         ids = [s.id for s in submissions]
         blocking = Submission.search([
@@ -259,6 +265,7 @@ class WSFEService(EinvoiceService):
             try:
                 last = self.last_authorized(pos.number, voucher_type)
                 series.last_sync = now
+                series.save()
             except ServiceFailure as failure:
                 logger.warning("FECompUltimoAutorizado failed: %s", failure)
             finally:
@@ -275,8 +282,7 @@ class WSFEService(EinvoiceService):
                         'ar_voucher_number': last,
                         }))
         Invoice.write(*to_write)
-        series.last_number = last
-        series.save()
+        Chain.write([chain], {'last_sequence': last})
         if any(s.ar_resync for s in ready):
             Submission.write(ready, {'ar_resync': False})
         return ready
@@ -326,11 +332,11 @@ class WSFEService(EinvoiceService):
                 })
 
     # -- answers ---------------------------------------------------------
-    def parse_response(self, request, body):
-        return answers.solicitar_outcomes(request, body)
+    def parse_response(self, request, response):
+        return answers.solicitar_outcomes(request, response.body)
 
-    def parse_query(self, request, body):
-        return answers.consultar_outcomes(request, body)
+    def parse_query(self, request, response):
+        return answers.consultar_outcomes(request, response.body)
 
     def classify_fault(self, code, message):
         if 'unable to read request' in (message or ''):

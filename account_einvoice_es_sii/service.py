@@ -364,7 +364,8 @@ class SIIService(EinvoiceService):
                 RC('IndicadorPaginacion'))
 
     # -- answers -----------------------------------------------------------
-    def parse_response(self, request, body):
+    def parse_response(self, request, response):
+        body = response.body
         context = request.context
         conf = BOOKS[context['book']]
         cancel = context['cancel']
@@ -418,7 +419,8 @@ class SIIService(EinvoiceService):
                 values={'registered': False})
         return Outcome('rejected', code, message)
 
-    def parse_query(self, request, body):
+    def parse_query(self, request, response):
+        body = response.body
         context = request.context
         conf = BOOKS[context['book']]
         if body.tag != RC(conf['respuesta_consulta']):

@@ -16,6 +16,10 @@ class SandboxTestCase(unittest.TestCase):
     certificates = {}
     #: extra options of the [account_einvoice] section
     config_options = {}
+    #: certificate name -> {secret name: value} declared beside it
+    credential_secrets = {}
+    #: other sections of the trytond configuration
+    config_sections = {}
 
     @classmethod
     def setUpClass(cls):
@@ -27,7 +31,8 @@ class SandboxTestCase(unittest.TestCase):
             cls.sandbox_services, subprocess=cls.sandbox_subprocess)
         cls.sandbox.start()
         cls.config_path = tools.configure(
-            cls.sandbox, cls.certificates, **cls.config_options)
+            cls.sandbox, cls.certificates, secrets=cls.credential_secrets,
+            sections=cls.config_sections, **cls.config_options)
         cls.setUpData()
 
     @classmethod
@@ -65,6 +70,7 @@ class SandboxTestCase(unittest.TestCase):
                     where=table.state == 'pending'))
             Configuration.write([Configuration(self.configuration)],
                 self.configuration_defaults())
+            self._clear_holds()
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -89,6 +95,7 @@ class SandboxTestCase(unittest.TestCase):
             Submission.write(
                 Submission.search([('state', '=', 'pending')]),
                 {'next_attempt': None})
+            self._clear_holds()
             table = Exchange.__table__()
             cursor = Transaction().connection.cursor()
             cursor.execute(*table.select(table.id, table.sent,
@@ -98,6 +105,15 @@ class SandboxTestCase(unittest.TestCase):
                         [sent - dt.timedelta(days=1)],
                         where=table.id == exchange_id))
         tools.call(reset)
+
+    @staticmethod
+    def _clear_holds():
+        "Forget the waits the authority asked for"
+        from trytond.pool import Pool
+        from trytond.transaction import Transaction
+        chain = Pool().get('account.einvoice.chain').__table__()
+        Transaction().connection.cursor().execute(*chain.update(
+                [chain.not_before], [None]))
 
     def exchanges(self, since=None):
         "The exchanges of the running test, oldest first"
@@ -110,7 +126,7 @@ class SandboxTestCase(unittest.TestCase):
                     'id': e.id,
                     'kind': e.kind,
                     'operation': e.operation,
-                    'soap_operation': e.soap_operation,
+                    'remote_operation': e.remote_operation,
                     'endpoint': e.endpoint,
                     'state': e.state,
                     'result': e.result,

@@ -10,6 +10,9 @@ It answers like a misbehaving authority::
         server.url + '/schemas/es_sii/SuministroLR.xsd'  # official files
         server.sent                               # body bytes written
         server.answer_posts('/huge?size=1000000') # any POST gets this
+        server.reply(429, b'{}', 'application/json', {'Retry-After': '5'})
+                                                  # any POST gets this answer
+        server.requests, server.request_headers   # what the POSTs carried
         server.files['/any/path?query'] = b'...'  # served as is (a mirror)
 
 ``tls`` chooses the server side of the handshake: ``'default'`` (the
@@ -124,6 +127,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get('Content-Length') or 0)
         self.server.requests.append(self.rfile.read(length))
+        self.server.request_headers.append(dict(self.headers))
+        if self.server.canned is not None:
+            self.canned(*self.server.canned)
+            return
         if self.server.post_answer:
             # Any SOAP path of an authority gets the chosen answer
             self.path = self.server.post_answer
@@ -139,6 +146,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def write(self, data):
         self.wfile.write(data)
         self.server.sent += len(data)
+
+    def canned(self, status, body, content_type, headers):
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.write(body)
 
     def huge(self, size, chunked):
         self.send_response(200)
@@ -193,9 +209,11 @@ class _Server(http.server.ThreadingHTTPServer):
         self.context = context
         self.sent = 0
         self.requests = []
+        self.request_headers = []
         self.downloads = []
         self.files = {}
         self.post_answer = None
+        self.canned = None
         self.stopping = threading.Event()
 
     def get_request(self):
@@ -240,11 +258,25 @@ class HostileServer:
     def files(self):
         return self.server.files
 
+    @property
+    def requests(self):
+        return self.server.requests
+
+    @property
+    def request_headers(self):
+        return self.server.request_headers
+
     def reset(self):
         self.server.sent = 0
         self.server.requests.clear()
+        self.server.request_headers.clear()
         self.server.downloads.clear()
         self.server.post_answer = None
+        self.server.canned = None
+
+    def reply(self, status, body, content_type, headers=None):
+        "Answer every POST with this status, body and headers"
+        self.server.canned = (status, body, content_type, headers or {})
 
     def answer_posts(self, path):
         "Answer every POST like a GET of path (e.g. '/huge?size=100')"

@@ -368,7 +368,7 @@ class SIITestCase(SandboxTestCase):
             schema = (self.xsd_consulta if exchange['kind'] == 'query'
                 else self.xsd_lr)
             self.assertTrue(schema.validate(body),
-                f"{exchange['soap_operation']}: {schema.error_log}")
+                f"{exchange['remote_operation']}: {schema.error_log}")
 
     def record_xml(self, invoice_id):
         "The XML record AEAT holds for an invoice"

@@ -42,7 +42,7 @@ class ArFlowTest(ArTestCase):
         credit = self.invoice(credit)
         self.assertAuthorized(credit, '3')
         request, = [e['request'] for e in self.exchanges()
-            if e['soap_operation'] == 'FECAESolicitar'
+            if e['remote_operation'] == 'FECAESolicitar'
             and b'<CbteTipo>3</CbteTipo>' in e['request']]
         self.assertIn(b'<CbtesAsoc><CbteAsoc><Tipo>1</Tipo>', request)
         self.assertIn(f'<Nro>{a["nro"]}</Nro>'.encode(), request)

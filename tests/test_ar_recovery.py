@@ -52,7 +52,7 @@ class ArRecoveryTest(ArTestCase):
                 'series'][f'{COMPANY_CUIT}:{POS}:1']['vouchers'][
                 str(info['nro'])]['cae'])
         self.assertEqual(
-            [(e['soap_operation'], e['state']) for e in self.exchanges()],
+            [(e['remote_operation'], e['state']) for e in self.exchanges()],
             [('FECAESolicitar', 'unknown'), ('FECompConsultar', 'done')])
 
     def test_lost_request(self):

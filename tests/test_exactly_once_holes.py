@@ -322,7 +322,7 @@ class SIIHolesTest(SIITestCase):
             request = service.build_query(submissions)
             response = service.call(request, transport.envelope(
                     request.body, request.header))
-            return service.parse_query(request, response.body)
+            return service.parse_query(request, response)
         outcomes = tools.call(ask, company=self.company)
         self.assertEqual(
             {o.state for o in outcomes.values()}, {'unknown'})

@@ -57,7 +57,7 @@ class ArAnswersTest(ArTestCase):
         self.assertEqual([o[:2] for o in info['outcomes']],
             [('query', 'accepted'), ('send', 'unknown')])
         self.assertEqual(
-            [e['soap_operation'] for e in self.exchanges()],
+            [e['remote_operation'] for e in self.exchanges()],
             ['FECAESolicitar', 'FECompConsultar'])
 
     def test_query_without_cae_asked_again(self):
@@ -85,7 +85,7 @@ class ArAnswersTest(ArTestCase):
         info = self.invoice(invoice)
         self.assertAuthorizedOnce(info)
         self.assertEqual(
-            [e['soap_operation'] for e in self.exchanges()],
+            [e['remote_operation'] for e in self.exchanges()],
             ['FECAESolicitar', 'FECompConsultar'])
         self.assertIn('10016', self.outcome_messages(invoice)[-1])
 

@@ -36,7 +36,7 @@ class SIIFlowTest(SIITestCase):
                 'SuministroLRFacturasEmitidas', self.key(invoice),
                 'registered'), 1)
         exchange, = self.exchanges()
-        self.assertEqual(exchange['soap_operation'],
+        self.assertEqual(exchange['remote_operation'],
             'SuministroLRFacturasEmitidas')
         self.assertIn('/pruebas/', exchange['endpoint'])
         self.assertIn(b'<sii:TipoComunicacion>A0<', exchange['request'])
@@ -78,7 +78,7 @@ class SIIFlowTest(SIITestCase):
                 (invoice, submission))
             self.assertEqual(self.held(invoice)['state'], 'Correcta')
         exchanges = self.exchanges()
-        self.assertEqual(sorted((e['soap_operation'], e['records'])
+        self.assertEqual(sorted((e['remote_operation'], e['records'])
                 for e in exchanges), [
                 ('SuministroLRFacturasEmitidas', len(issued)),
                 ('SuministroLRFacturasRecibidas', 2)])

@@ -154,7 +154,7 @@ class SIIRecoveryTest(SIITestCase):
         for invoice in (issued, received):
             self.assertEqual(self.submission(invoice)['state'], 'cancelled')
             self.assertEqual(self.held(invoice)['state'], 'Anulada')
-        operations = {e['soap_operation'] for e in self.exchanges()}
+        operations = {e['remote_operation'] for e in self.exchanges()}
         self.assertIn('AnulacionLRFacturasEmitidas', operations)
         self.assertIn('AnulacionLRFacturasRecibidas', operations)
         self.assertRequestsValid()

@@ -17,7 +17,9 @@ PLACEHOLDER = re.compile(r'%\(\w+\)[sdr]')
 LOADED_TYPES = {'field', 'help', 'selection', 'model'}
 # registered only for tests (trytond's test machinery sets Pool.test)
 TEST_ONLY = {
-    ('selection', 'account.einvoice.configuration,service', 'Test Authority'),
+    ('selection', 'account.einvoice.configuration,service', name)
+    for name in ['Test Authority', 'Test Authority (SOAP 1.2)',
+        'Test Chain Authority']
     }
 
 

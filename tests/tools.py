@@ -43,7 +43,8 @@ def is_postgresql():
     return backend.name == 'postgresql'
 
 
-def configure(sandbox, certificates=None, **options):
+def configure(sandbox, certificates=None, secrets=None, sections=None,
+        **options):
     """Point the trytond configuration at the sandbox; return the path of
     an equivalent configuration file for worker processes.
 
@@ -73,6 +74,11 @@ def configure(sandbox, certificates=None, **options):
                 f'{name}.private_key': identity.key_path,
                 f'{name}.companies': companies,
                 })
+    for name, items in (secrets or {}).items():
+        values['account_einvoice_certificate'].update({
+                f'{name}.{key}': value for key, value in items.items()})
+    for section, items in (sections or {}).items():
+        values.setdefault(section, {}).update(items)
     lines = []
     for section, items in values.items():
         if not config.has_section(section):

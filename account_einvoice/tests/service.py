@@ -34,15 +34,22 @@ class TestAuthorityService(EinvoiceService):
     # documented by the test authority: its front end answers a plain 503
     # before reading the request
     unprocessed_statuses = frozenset({503})
+    #: when set, a bearer token sent with every request (the sandbox
+    #: ignores it): how credentials go in headers never stored nor logged
+    token = None
 
     def _request(self, operation, body, records, context):
+        headers, secret = {}, set()
+        if self.token:
+            headers['Authorization'] = f'Bearer {self.token}'
+            secret.add('Authorization')
         return Request(
             operation=operation, body=body, records=records,
             wsdl=os.path.join(SCHEMAS, 'TestAuthority.wsdl'),
             service_name='TestAuthorityService',
             port_name='TestAuthorityPort',
             schema=os.path.join(SCHEMAS, 'TestAuthority.xsd'),
-            context=context)
+            context=context, headers=headers, secret_headers=secret)
 
     def issuer(self):
         party = self.configuration.company.party
@@ -60,19 +67,27 @@ class TestAuthorityService(EinvoiceService):
             return f'{invoice.number}-{invoice.description}'
         return invoice.number
 
+    def record_element(self, submission):
+        invoice = submission.invoice
+        return E.Record(
+            E.Id(self.record_id(submission)),
+            E.Number(self.number(invoice)),
+            E.Date(invoice.invoice_date.isoformat()),
+            E.Amount(str(invoice.total_amount)))
+
     def build_request(self, submissions, operation):
+        return self.assemble(submissions, operation, {
+                s.id: [self.record_element(s)] for s in submissions})
+
+    def assemble(self, submissions, operation, elements):
+        "The Submit request carrying the record elements of submissions"
         body = E.SubmitRequest(
             E.Header(E.Issuer(self.issuer()), E.Operation(operation)))
         records, ids = {}, {}
         for submission in submissions:
-            invoice = submission.invoice
-            record = E.Record(
-                E.Id(self.record_id(submission)),
-                E.Number(self.number(invoice)),
-                E.Date(invoice.invoice_date.isoformat()),
-                E.Amount(str(invoice.total_amount)))
-            body.append(record)
-            records[submission.id] = record
+            for record in elements[submission.id]:
+                body.append(record)
+                records[submission.id] = record
             ids[self.record_id(submission)] = submission.id
         return self._request('Submit', body, records, {'ids': ids})
 
@@ -89,7 +104,8 @@ class TestAuthorityService(EinvoiceService):
         return self._request('Query', body, records,
             {'ids': ids, 'expected': expected})
 
-    def parse_response(self, request, body):
+    def parse_response(self, request, response):
+        body = response.body
         if body.tag != f'{{{NS}}}SubmitResponse':
             raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
         ids = request.context['ids']
@@ -114,7 +130,8 @@ class TestAuthorityService(EinvoiceService):
                     or whole_reference))
         return outcomes
 
-    def parse_query(self, request, body):
+    def parse_query(self, request, response):
+        body = response.body
         ids = request.context['ids']
         expected = request.context['expected']
         outcomes = {i: Outcome('not_found') for i in ids.values()}
@@ -148,9 +165,20 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.service.selection.append(('test_authority', "Test Authority"))
+        cls.service.selection.extend([
+                ('test_authority', "Test Authority"),
+                ('test_authority_12', "Test Authority (SOAP 1.2)"),
+                ('test_chain', "Test Chain Authority"),
+                ])
 
     def get_service(self):
-        if self.service == 'test_authority':
-            return TestAuthorityService(self)
+        from .service_chain import TestChainService
+        from .service_soap12 import TestAuthority12Service
+        services = {
+            'test_authority': TestAuthorityService,
+            'test_authority_12': TestAuthority12Service,
+            'test_chain': TestChainService,
+            }
+        if self.service in services:
+            return services[self.service](self)
         return super().get_service()
