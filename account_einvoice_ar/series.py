@@ -3,7 +3,7 @@
 # license terms.
 import datetime as dt
 
-from sql import Literal, Null
+from sql import Null
 from sql.aggregate import Count, Max
 
 from trytond.i18n import gettext
@@ -241,7 +241,7 @@ class Chain(metaclass=PoolMeta):
         invoice = Invoice.__table__()
         cursor = Transaction().connection.cursor()
         number = invoice.ar_voucher_number
-        cursor.execute(*invoice.select(number, Count(Literal('*')),
+        cursor.execute(*invoice.select(number, Count(invoice.id),
                 where=invoice.ar_pos.in_([p.id for p in pos])
                 & (invoice.ar_voucher_type == str(voucher_type))
                 & (invoice.ar_cae != Null),
