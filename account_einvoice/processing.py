@@ -22,17 +22,19 @@ only while its exchange is still in flight for this process.
 """
 import datetime as dt
 import logging
+import random
 import time
 from collections import Counter, defaultdict
 
 from sql import For
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from . import transport
-from .claim import Claim
+from .claim import CLAIM_RETRIES, Claim
 from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
 from .isolation import isolate, refusal
@@ -202,6 +204,9 @@ class Processor(Claim, Recovery):
                 # committed with the answer
                 self._store_answer(batch.exchange, response, request)
                 batch.wait = service.wait_after(request, response)
+                if batch.wait:
+                    self.hold(batch.submissions, dt.datetime.now()
+                        + dt.timedelta(seconds=batch.wait))
                 self.record(batch, outcomes, response)
             except Exception:
                 # Left in flight: the next run asks the authority.
@@ -336,6 +341,11 @@ class Processor(Claim, Recovery):
         Configuration, Submission, Exchange, Outcome = self._models()
         transaction = Transaction()
         transaction.rollback()
+        retry_at = getattr(failure, 'retry_at', None)
+        if (retry_at and response is not None
+                and transport.retry_after(response)):
+            # the authority itself asked every request to wait
+            self.hold(batch.submissions, retry_at)
         kind = failure.kind
         if not called and kind == 'unknown':
             kind = 'not_sent'
@@ -356,11 +366,6 @@ class Processor(Claim, Recovery):
         base = option('retry_delay', 60)
         maximum = option('retry_delay_max', 6 * 3600)
         submissions = Submission.search([('exchange', '=', batch.exchange)])
-        retry_at = getattr(failure, 'retry_at', None)
-        if (retry_at and submissions and response is not None
-                and transport.retry_after(response)):
-            # the authority itself asked every request to wait
-            self.hold(submissions, retry_at)
         by_attempts = defaultdict(list)
         for submission in submissions:
             next_attempt = (retry_at or now + backoff(
@@ -469,10 +474,6 @@ class Processor(Claim, Recovery):
         if to_write:
             Submission.write(*to_write)
         Outcome.log(outcome_rows)
-        wait = batch.wait
-        if wait:
-            self.hold(submissions, dt.datetime.now()
-                + dt.timedelta(seconds=wait))
         exchange.state = 'done'
         exchange.response = response.content
         exchange.duration = round(response.duration, 3)
@@ -482,12 +483,29 @@ class Processor(Claim, Recovery):
         Configuration(self.configuration_id).clear_failure()
         transaction.commit()
 
-    def hold(self, submissions, until):
-        """No request before until for the chains of submissions (the
-        configuration's own chain for those not chained)"""
-        Chain = Pool().get('account.einvoice.chain')
-        Chain.hold(self.configuration_id,
-            {s.chain.key if s.chain else None for s in submissions}, until)
+    def hold(self, submission_ids, until):
+        """Commit that no request may go before until for the chains of the
+        submissions (the configuration's own chain for those not chained).
+
+        Committed on its own, before the answer is recorded, while the
+        batch still blocks its chain: no other sender can slip a request
+        in between; a concurrent write of the chain row is retried."""
+        pool = Pool()
+        Chain = pool.get('account.einvoice.chain')
+        Submission = pool.get('account.einvoice.submission')
+        transaction = Transaction()
+        for attempt in range(CLAIM_RETRIES):
+            try:
+                keys = {s.chain.key if s.chain else None
+                    for s in Submission.browse(submission_ids)}
+                Chain.hold(self.configuration_id, keys, until)
+                transaction.commit()
+                return
+            except backend.DatabaseOperationalError:
+                transaction.rollback()
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        logger.warning("could not record the wait of e-invoice "
+            "configuration %s", self.configuration_id)
 
     @staticmethod
     def after_send(submission, outcome, operation):
