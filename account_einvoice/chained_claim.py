@@ -24,6 +24,11 @@ MAX_CLAIMS_PER_RUN = 3
 class ChainedClaim:
     "Part of the Processor's claim (see :mod:`.claim`)"
 
+    def _exhausted(self):
+        "The submissions this run claimed as often as a run may"
+        return {i for i, n in self.claims.items()
+            if n >= MAX_CLAIMS_PER_RUN}
+
     def _claim_chains(self, configuration, service, now):
         pool = Pool()
         Submission = pool.get('account.einvoice.submission')
@@ -67,8 +72,7 @@ class ChainedClaim:
                 order_by=[table.chain_sequence.asc],
                 limit=limit))
         rows = cursor.fetchall()
-        exhausted = {i for i, n in self.claims.items()
-            if n >= MAX_CLAIMS_PER_RUN}
+        exhausted = self._exhausted()
 
         def ready(row):
             id_, exchange, _, next_attempt, _ = row

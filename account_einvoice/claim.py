@@ -22,7 +22,7 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from .chain import CONFIGURATION_KEY
-from .chained_claim import MAX_CLAIMS_PER_RUN, ChainedClaim
+from .chained_claim import ChainedClaim
 from .isolation import isolate, refusal
 from .recovery import active
 
@@ -98,10 +98,9 @@ class Claim(ChainedClaim):
             & ((table.next_attempt == Null) | (table.next_attempt <= now)))
         if self.ids is not None:
             where &= table.id.in_(self.ids or [-1])
-        exhausted = [i for i, n in self.claims.items()
-            if n >= MAX_CLAIMS_PER_RUN]
+        exhausted = self._exhausted()
         if exhausted:
-            where &= ~table.id.in_(exhausted)
+            where &= ~table.id.in_(list(exhausted))
         return where
 
     def _limit(self, configuration, service, key=None):

@@ -46,22 +46,17 @@ def notify_deadlines(configuration, now=None):
                     & (table.deadline <= now + notice)
                     & (table.deadline_notice == Null))),
             ], order=[('deadline', 'ASC'), ('id', 'ASC')])
-    if missed:
+    for submissions, notice_state, message in [
+            (missed, 'missed', 'msg_deadline_missed'),
+            (near, 'warned', 'msg_deadline_near')]:
+        if not submissions:
+            continue
         configuration.notify_accountants(
-            gettext('account_einvoice.msg_deadline_missed_label',
-                service=service.name, count=len(missed)),
-            gettext('account_einvoice.msg_deadline_missed',
-                invoices=_names(missed),
-                deadline=missed[0].deadline.replace(microsecond=0)),
-            records=missed)
-        Submission.write(missed, {'deadline_notice': 'missed'})
-    if near:
-        configuration.notify_accountants(
-            gettext('account_einvoice.msg_deadline_near_label',
-                service=service.name, count=len(near)),
-            gettext('account_einvoice.msg_deadline_near',
-                invoices=_names(near),
-                deadline=near[0].deadline.replace(microsecond=0)),
-            records=near)
-        Submission.write(near, {'deadline_notice': 'warned'})
+            gettext(f'account_einvoice.{message}_label',
+                service=service.name, count=len(submissions)),
+            gettext(f'account_einvoice.{message}',
+                invoices=_names(submissions),
+                deadline=submissions[0].deadline.replace(microsecond=0)),
+            records=submissions)
+        Submission.write(submissions, {'deadline_notice': notice_state})
     return near, missed

@@ -272,9 +272,13 @@ class Submission(ModelSQL, ModelView):
 
     @classmethod
     def _set_deadlines(cls, submissions):
+        services = {}
         to_write = []
         for submission in submissions:
-            deadline = submission.get_service().deadline(submission.invoice)
+            configuration = submission.configuration
+            if configuration not in services:
+                services[configuration] = configuration.get_service()
+            deadline = services[configuration].deadline(submission.invoice)
             if deadline:
                 to_write.extend(([submission], {'deadline': deadline}))
         if to_write:
