@@ -8,7 +8,8 @@ from configparser import ConfigParser
 from setuptools import setup
 
 MODULES = [
-    'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+    'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
+    'account_einvoice_es_verifactu']
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -40,6 +40,9 @@ class Chain(ModelSQL, ModelView):
         'account.einvoice.document', "Last Document", readonly=True,
         ondelete='RESTRICT')
     last_digest = fields.Char("Last Digest", readonly=True)
+    last_anchor = fields.Text("Last Anchor", readonly=True,
+        help="What the next document repeats of the last one, besides its "
+        "digest (e.g. its identity).")
     not_before = fields.Timestamp("No Request Before", readonly=True,
         help="The authority asked for no new request before this time.")
     documents = fields.One2Many(

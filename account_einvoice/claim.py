@@ -130,6 +130,9 @@ class Claim(ChainedClaim):
         if submissions:
             refused.update(Document.generate(
                     configuration, service, submissions))
+            if service.qr_at_generation:
+                Submission._update_invoice_qr([
+                        s for s in submissions if s.id not in refused])
         if refused:
             self.reject_locally(
                 Submission.browse(list(refused)), refused)

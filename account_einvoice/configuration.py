@@ -14,7 +14,8 @@ from trytond.transaction import Transaction
 from . import policy
 from .certificate import load_certificate
 from .exceptions import (
-    CertificateError, EndpointError, ServiceFailure, SubmissionError)
+    CertificateError, ConfigurationError, EndpointError, ServiceFailure,
+    SubmissionError)
 
 EXPIRY_WARNING_DAYS = 30
 
@@ -165,7 +166,36 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def write(cls, *args):
         cls._company_cache.clear()
+        actions = iter(args)
+        for configurations, values in zip(actions, actions):
+            if {'service', 'company'} & set(values):
+                cls.check_nothing_pending(configurations, values)
         super().write(*args)
+
+    @classmethod
+    def check_nothing_pending(cls, configurations, values):
+        """Refuse to move a configuration to another authority or company
+        while it has work pending: it would be sent to the wrong one"""
+        Submission = Pool().get('account.einvoice.submission')
+        for configuration in configurations:
+            same_service = values.get('service', configuration.service) == (
+                configuration.service)
+            same_company = values.get('company', configuration.company.id) == (
+                configuration.company.id)
+            if same_service and same_company:
+                continue
+            count = Submission.search_count([
+                    ('configuration', '=', configuration.id),
+                    ['OR',
+                        ('state', '=', 'pending'),
+                        ('cancel_requested', '=', True),
+                        ],
+                    ])
+            if count:
+                raise ConfigurationError(gettext(
+                        'account_einvoice.msg_configuration_service_pending',
+                        company=configuration.company.rec_name,
+                        count=count))
 
     @classmethod
     def delete(cls, configurations):

@@ -30,12 +30,15 @@ class Draft:
     """A document as a service generates it.
 
     ``digest`` is what the next document of the chain links to (the
-    service's own algorithm, e.g. the hex SHA-256 of ``data``)."""
+    service's own algorithm, e.g. the hex SHA-256 of ``data``);
+    ``anchor`` what else the next one must repeat of it (e.g. the
+    identity of the record, as a text), kept on the chain."""
     kind: str
     data: bytes
     digest: str = None
     filename: str = None
     values: dict = field(default_factory=dict)
+    anchor: str = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Link:
     "The end of a chain a new document is appended to"
     sequence: int
     digest: str
+    anchor: str = None
 
 
 class Document(ModelSQL, ModelView):
@@ -144,8 +148,8 @@ class Document(ModelSQL, ModelView):
         for key in sorted(by_chain, key=lambda k: (k is not None, k or '')):
             members = by_chain[key]
             chain = Chain.lock(configuration.id, key) if key else None
-            link = (Link(chain.last_sequence or 0, chain.last_digest)
-                if chain else None)
+            link = (Link(chain.last_sequence or 0, chain.last_digest,
+                    chain.last_anchor) if chain else None)
             for submission in members:
                 drafts, message = cls._drafts(service, submission, link)
                 if message is not None:
@@ -164,7 +168,8 @@ class Document(ModelSQL, ModelView):
                         'filename': draft.filename,
                         }
                     if chain:
-                        link = Link(link.sequence + 1, draft.digest)
+                        link = Link(
+                            link.sequence + 1, draft.digest, draft.anchor)
                         values.update(
                             chain=chain.id, chain_sequence=link.sequence)
                     values.update(draft.values)
@@ -177,6 +182,7 @@ class Document(ModelSQL, ModelView):
             if chain:
                 chain.last_sequence = link.sequence
                 chain.last_digest = link.digest
+                chain.last_anchor = link.anchor
                 chain.save()
         documents = cls.create(vlist) if vlist else []
         cls._link(documents)

@@ -24,6 +24,14 @@ class SubmissionError(EinvoiceError):
     pass
 
 
+class PostingError(EinvoiceError):
+    pass
+
+
+class ConfigurationError(EinvoiceError):
+    pass
+
+
 class ServiceFailure(Exception):
     """A call to an authority failed as a whole.
 

@@ -50,6 +50,8 @@ class Invoice(metaclass=PoolMeta):
         pool = Pool()
         Submission = pool.get('account.einvoice.submission')
         super()._post(invoices)
+        # numbered now; a refusal rolls the posting back
+        Submission.check_posting(invoices)
         Submission.create_for_invoices(invoices)
 
     @classmethod

@@ -219,7 +219,20 @@ class EinvoiceService:
         """Hook run just before the network call (e.g. authentication);
         may raise ServiceFailure."""
 
+    def check_posting(self, invoices):
+        """Return {invoice id: message} for invoices the authority would
+        certainly refuse, from their own data: posting them is refused
+        with the message (called while posting: no network)."""
+        return {}
+
     # -- Staff actions ---------------------------------------------------
+    def cancellation(self, submission):
+        """What cancelling the invoice does to a submission that is not in
+        flight: 'cancel' (queue a cancellation for the authority),
+        'close' (nothing was reported: closed locally) or 'after' (send
+        what is queued, then the cancellation)."""
+        return 'cancel' if submission.registered else 'close'
+
     def reschedule_operation(self, submission):
         "Operation to use when staff reschedule a refused submission"
         if submission.operation == 'cancel':
@@ -249,11 +262,11 @@ class EinvoiceService:
         """Return the list of :class:`~.document.Draft` to send for the
         submission's operation.
 
-        link is the end of the chain (``sequence`` and ``digest`` of its
-        last document; sequence 0 and digest None for an empty chain), or
-        None when the submission is not chained.  Raise a RecordError
-        naming the field for a record that cannot be generated: it is
-        refused alone and the chain does not move."""
+        link is the end of the chain (``sequence``, ``digest`` and
+        ``anchor`` of its last document; sequence 0 and digest None for an
+        empty chain), or None when the submission is not chained.  Raise
+        a RecordError naming the field for a record that cannot be
+        generated: it is refused alone and the chain does not move."""
         raise NotImplementedError
 
     def check_documents(self, submission, drafts):
@@ -300,11 +313,16 @@ class EinvoiceService:
         return None
 
     # -- The printed invoice ---------------------------------------------
+    #: True when the QR code is known once the documents are generated
+    #: (it is then stored at posting, before anything is sent)
+    qr_at_generation = False
+
     def qr_content(self, submission):
         """The content of the QR code the authority requires on the printed
         invoice, or None.  Called when the authority accepts the submission,
-        in the transaction that records its answer (no network): stored on
-        the invoice as ``einvoice_qr``."""
+        in the transaction that records its answer, or when its documents
+        are generated if ``qr_at_generation`` (no network): stored on the
+        invoice as ``einvoice_qr``."""
         return None
 
     def print_text(self, submission):

@@ -12,7 +12,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
-from .exceptions import SubmissionError
+from .exceptions import PostingError, SubmissionError
 from .local_message import LocalMessage, render, stored_values
 
 logger = logging.getLogger(__name__)
@@ -234,11 +234,10 @@ class Submission(ModelSQL, ModelView):
             return cls._create_for_invoices(invoices)
 
     @classmethod
-    def _create_for_invoices(cls, invoices):
-        pool = Pool()
-        Configuration = pool.get('account.einvoice.configuration')
-        configurations = {}
-        vlist = []
+    def _reported(cls, invoices):
+        "Yield (invoice, configuration, service) of the invoices to report"
+        Configuration = Pool().get('account.einvoice.configuration')
+        configurations, services = {}, {}
         for invoice in invoices:
             company_id = invoice.company.id
             if company_id not in configurations:
@@ -251,8 +250,36 @@ class Submission(ModelSQL, ModelView):
             date = invoice.accounting_date or invoice.invoice_date
             if date and date < configuration.start_date:
                 continue
-            if not configuration.get_service().applies_to(invoice):
+            if configuration.id not in services:
+                services[configuration.id] = configuration.get_service()
+            service = services[configuration.id]
+            if not service.applies_to(invoice):
                 continue
+            yield invoice, configuration, service
+
+    @classmethod
+    def check_posting(cls, invoices):
+        """Refuse to post invoices the authority would certainly refuse,
+        with the service's message naming the invoice and the field"""
+        by_service = {}
+        with without_check_access():
+            for invoice, _, service in cls._reported(invoices):
+                by_service.setdefault(service, []).append(invoice)
+            checked = [(service, members, service.check_posting(members))
+                for service, members in by_service.items()]
+        for service, members, messages in checked:
+            for invoice in members:
+                if messages.get(invoice.id):
+                    raise PostingError(gettext(
+                            'account_einvoice.msg_posting_refused',
+                            invoice=invoice.rec_name,
+                            message=messages[invoice.id]))
+
+    @classmethod
+    def _create_for_invoices(cls, invoices):
+        vlist = []
+        for invoice, configuration, _ in cls._reported(invoices):
+            company_id = invoice.company.id
             vlist.append({
                     'invoice': invoice.id,
                     'company': company_id,
@@ -301,6 +328,9 @@ class Submission(ModelSQL, ModelView):
                 continue
             with without_check_access():
                 refused = Document.generate(configuration, service, members)
+                if service.qr_at_generation:
+                    cls._update_invoice_qr([
+                            s for s in members if s.id not in refused])
             if refused:
                 logger.info("e-invoice documents of %s submissions left to "
                     "the next claim", len(refused))
@@ -322,12 +352,20 @@ class Submission(ModelSQL, ModelView):
                 ('invoice', 'in', [i.id for i in invoices]),
                 ])
         to_cancel, to_close, to_flag = [], [], []
+        services = {}
         for submission in submissions:
             if submission.state == 'cancelled':
                 continue
             if submission.exchange or submission.needs_query:
                 to_flag.append(submission)
-            elif submission.registered:
+                continue
+            configuration = submission.configuration
+            if configuration not in services:
+                services[configuration] = configuration.get_service()
+            action = services[configuration].cancellation(submission)
+            if action == 'after' and submission.state == 'pending':
+                to_flag.append(submission)
+            elif action in {'cancel', 'after'}:
                 to_cancel.append(submission)
             else:
                 to_close.append(submission)

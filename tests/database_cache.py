@@ -24,7 +24,9 @@ from contextlib import contextmanager
 
 #: the module every module of the suite depends on
 FRAMEWORK = 'account_einvoice'
-SUITE = {FRAMEWORK, 'account_einvoice_es_sii', 'account_einvoice_ar'}
+SUITE = {
+    FRAMEWORK, 'account_einvoice_es_sii', 'account_einvoice_ar',
+    'account_einvoice_es_verifactu'}
 
 
 def _key(name):

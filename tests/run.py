@@ -31,13 +31,15 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
-    'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar']
+    'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
+    'account_einvoice_es_verifactu']
 #: targets testing only the sandbox: no trytond database
 DATABASE_FREE = [
     'tests.test_sandbox_afip_wsaa', 'tests.test_sandbox_afip_wsfe',
     'tests.test_sandbox_core', 'tests.test_sandbox_sii_consulta',
     'tests.test_sandbox_sii_suministro', 'tests.test_signing',
-    'tests.test_sandbox_chain', 'tests.test_sandbox_soap12']
+    'tests.test_sandbox_chain', 'tests.test_sandbox_soap12',
+    'tests.test_sandbox_verifactu']
 SLOWEST = 10
 
 

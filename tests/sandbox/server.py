@@ -11,6 +11,7 @@ No country knowledge lives here: services are plug-ins (see
         sb.count('test_authority', 'Submit', 'INV-1')
         sb.open_url                            # client certificate optional
         sb.chain('TEST0001', 'CHAIN-A')        # test_chain: held documents
+        sb.verifactu('B12345674')              # verifactu: held records
         sb.set_clock(offset=60)                # sandbox clock
 
     with Sandbox(subprocess=True) as sb:       # same API, separate process
@@ -224,6 +225,14 @@ class Sandbox:
         code, message, reference, received_at"""
         chains = self.state(service)['chains']
         return chains.get(issuer, {}).get(chain, [])
+
+    def verifactu(self, issuer, service='verifactu'):
+        """What the VERI*FACTU service holds for an issuer NIF:
+        ``{'records': [held records, arrival order], 'invoices': {key:
+        registered/cancelled invoice}, 'not_before', 'requests'}`` (see
+        :mod:`tests.sandbox.verifactu`)"""
+        return self.state(service)['issuers'].get(issuer, {'records': [],
+                'invoices': {}, 'not_before': None, 'requests': 0})
 
 
 class SandboxProcess(Sandbox):

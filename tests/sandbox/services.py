@@ -10,6 +10,7 @@ SERVICES = {
     'test_authority': '.test_authority:TestAuthorityService',
     'test_chain': '.test_chain_authority:TestChainService',
     'sii': '.sii:SIIService',
+    'verifactu': '.verifactu:VerifactuService',
     'afip_wsaa': '.afip_wsaa:WSAAService',
     'afip_wsfe': '.afip_wsfe:WSFEService',
 }
