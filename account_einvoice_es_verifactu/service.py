@@ -14,6 +14,7 @@ import json
 
 from lxml import etree
 
+from trytond import config
 from trytond.i18n import gettext
 from trytond.modules.account_einvoice import schema
 from trytond.modules.account_einvoice.document import Draft
@@ -44,8 +45,8 @@ CONFIGURATION_CODES = {
 TRANSIENT_CODES = {'20009'}
 DUPLICATE = '3000'
 # a record generated this long before it is sent is late: the request
-# declares the incident (AEAT refuses timestamps 240 s off its clock)
-LATE = dt.timedelta(seconds=120)
+# declares the incident (the AEAT flags timestamps 240 s off its clock)
+LATE_SECONDS = 120
 STATES = {
     'Correcto': 'accepted',
     'AceptadoConErrores': 'accepted_with_errors',
@@ -76,6 +77,7 @@ class VerifactuService(EinvoiceService):
     def __init__(self, configuration):
         super().__init__(configuration)
         self._facts = {}
+        self._identity = None
 
     # -- selection and checks --------------------------------------------
     def applies_to(self, invoice):
@@ -136,7 +138,9 @@ class VerifactuService(EinvoiceService):
         if link and link.digest:
             previous = dict(json.loads(link.anchor), Huella=link.digest)
         generated = huella.generation_time()
-        identity = system.identity(self.configuration)
+        if self._identity is None:
+            self._identity = system.identity(self.configuration)
+        identity = self._identity
         if submission.operation == 'cancel':
             kind = 'anulacion'
             data = records.registro_anulacion(facts, previous, generated,
@@ -229,13 +233,15 @@ class VerifactuService(EinvoiceService):
         ordered = sorted(submissions, key=lambda s: s.chain_sequence or 0)
         datas, ids, keys, late = [], {}, {}, False
         now = dt.datetime.now().astimezone()
+        late_after = dt.timedelta(seconds=config.getint(
+                system.SECTION, 'late_seconds', default=LATE_SECONDS))
         for submission in ordered:
             for document in documents[submission.id]:
                 data = document.data
                 fields = records.record_fields(data)
                 generated = dt.datetime.fromisoformat(
                     fields['FechaHoraHusoGenRegistro'])
-                late = late or now - generated > LATE
+                late = late or now - generated > late_after
                 datas.append(data)
                 identity = fields['identity']
                 key = (identity['NumSerieFactura'],
@@ -427,9 +433,9 @@ class VerifactuService(EinvoiceService):
             status is not None) else None
         message = status.findtext(_q(LRRC, 'DescripcionErrorRegistro')) if (
             status is not None) else None
-        digest = item.findtext(
-            f'{{{LRRC}}}DatosRegistroFacturacion/{{{SF}}}Huella') or (
-            item.findtext(f'.//{{{SF}}}Huella'))
+        digest = (item.findtext(
+                f'{{{LRRC}}}DatosRegistroFacturacion/{{{LRRC}}}Huella')
+            or '').strip()
         if state is None:
             raise ServiceFailure('unknown', gettext(
                     'account_einvoice_es_verifactu.msg_unexpected_answer'))

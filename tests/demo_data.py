@@ -29,6 +29,14 @@ TAX_NAMES = {
     'untagged0': "IVA 0%",
     'iva21_re': "IVA 21% + recargo de equivalencia",
     }
+#: the VERI*FACTU company and the taxes it charges (name, rate, SII key)
+VERIFACTU_COMPANY = "VERIFACTU DEMO SL"
+VERIFACTU_TAXES = {
+    'iva21': ("IVA 21%", Decimal('0.21'), 'S1'),
+    'iva10': ("IVA 10%", Decimal('0.10'), 'S1'),
+    'exempt': ("IVA exento (art. 20)", Decimal('0'), 'E1'),
+    'intra': ("IVA 0% entrega intracomunitaria", Decimal('0'), 'E5'),
+    }
 AR_PARTY_NAMES = {
     'ri': "Distribuidora del Sur SA",
     'mono': "Taller Ramírez (monotributo)",
@@ -81,6 +89,82 @@ def create_spain(sandbox):
     number_invoices(base['company'], 'ES')
     base['configuration'] = sii_case.setup_configuration(base, sandbox)
     return base
+
+
+def create_verifactu(sandbox, spain):
+    """The company on VERI*FACTU: the NIF of the sandbox's es_other
+    certificate, its own books and taxes, the Spanish company's customers
+    and products"""
+    from tests import tools
+    from tests.verifactu_case import setup_configuration
+    from trytond.modules.company.tests import create_company, set_company
+    from trytond.pool import Pool
+    pool = Pool()
+    Company = pool.get('company.company')
+    Tax = pool.get('account.tax')
+    euro = Company(spain['company']).currency
+    company = create_company(name=VERIFACTU_COMPANY, currency=euro)
+    company.party.identifiers = [{'type': 'es_vat',
+            'code': sandbox.identity('es_other').tax_id}]
+    company.party.save()
+    company.cancel_invoice_out = True
+    company.save()
+    accounts = tools.setup_books(company)
+    base = dict(spain, company=company.id, revenue=accounts['revenue'].id,
+        expense=accounts['expense'].id)
+    with set_company(company):
+        chart_tax, = Tax.search([('company', '=', company.id)], limit=1)
+        taxes = Tax.create([{
+                    'name': name, 'description': name,
+                    'type': 'percentage', 'rate': rate,
+                    'company': company.id, 'sii_tax_key': key,
+                    'invoice_account': chart_tax.invoice_account.id,
+                    'credit_note_account': chart_tax.credit_note_account.id,
+                    } for name, rate, key in VERIFACTU_TAXES.values()])
+    base['taxes'] = dict(zip(VERIFACTU_TAXES, (t.id for t in taxes)))
+    number_invoices(company, 'VF')
+    base['configuration'] = setup_configuration(base, sandbox,
+        certificate='verifactu')
+    return base
+
+
+def post_verifactu_invoices(base):
+    """Customer invoices and a credit note; return the number of the one
+    the AEAT will reject and its id"""
+    from tests import ar_case, sii_case
+
+    def post(lines, **kwargs):
+        return sii_case.create_invoice(base, lines, **kwargs)
+    first = post([('1500', ['iva21'], 'service'),
+            ('240', ['iva10'], 'goods')], party='es',
+        description="Proyecto de implantación")
+    post([('32.90', ['iva21'], 'goods')], party='plain',
+        description="Venta en tienda (factura simplificada)")
+    post([('1800', ['intra'], 'goods')], party='eu',
+        description="Entrega intracomunitaria")
+    rejected = post([('450', ['exempt'], 'service')], party='es',
+        description="Formación (exenta)")
+    ar_case.credit_invoice(first.id)
+    return rejected.number, rejected.id
+
+
+def reject_verifactu_number(sandbox, number):
+    """The sandbox AEAT answers 1100 for this invoice number (as the AEAT
+    does for a wrong field), until the demo corrects it"""
+    sandbox.set_option('verifactu', 'reject_numbers', [number])
+    # the demo does not wait the AEAT's 60 s between two requests
+    sandbox.set_option('verifactu', 'wait', 0)
+
+
+def correct_verifactu_invoice(invoice_id):
+    """Reschedule the rejected submission: a new record with
+    Subsanacion=S and RechazoPrevio=S (an "alta por rechazo")"""
+    from trytond.pool import Pool
+    Submission = Pool().get('account.einvoice.submission')
+    Submission.reschedule(Submission.search([
+                ('invoice', '=', invoice_id),
+                ('state', '=', 'rejected'),
+                ]))
 
 
 def create_argentina(sandbox):

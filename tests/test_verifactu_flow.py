@@ -28,11 +28,12 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEqual(
             {h: n for h, n in received.items() if n != 1}, {})
 
-    def assertChainsSound(self):
+    def assertChainsSound(self, violations=True):
         state = self.sandbox.state(SERVICE)
         self.assertEqual(state['chain_breaks'], [])
         self.assertEqual(state['huella_errors'], [])
-        self.assertEqual(state['violations'], [])
+        if violations:
+            self.assertEqual(state['violations'], [])
         self.assertEqual(set(self.verify_chains().values()), {None})
 
     def test_post_generates_chained_record_and_qr_before_sending(self):
@@ -43,7 +44,7 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEqual([d[0] for d in documents], ['alta'])
         kind, digest, data = documents[0]
         record = etree.fromstring(data)
-        self.assertEqual(text(record, 'Huella'), digest)
+        self.assertEqual(record.findtext(f'{{{SF}}}Huella'), digest)
         self.assertEqual(len(digest), 64)
         qr, legend, number = self.invoice_values(
             first, 'einvoice_qr', 'einvoice_print_text', 'number')
@@ -69,11 +70,188 @@ class VerifactuFlowTest(VerifactuTestCase):
             self.assertEqual(submission['state'], 'accepted')
             self.assertTrue(submission['reference'])
             self.assertEqual(self.held(invoice)['state'], 'Correcta')
-        sent = self.sent_records()
-        self.assertEqual(
-            [etree.tostring(r) for r in sent],
-            [etree.tostring(etree.fromstring(d[2]))
-                for i in (first, second) for d in self.documents(i)])
+        # the stored records, byte for byte, in chain order
+        request, = [e['request'] for e in self.exchanges()]
+        positions = [request.index(d[2])
+            for i in (first, second) for d in self.documents(i)]
+        self.assertEqual(positions, sorted(positions))
         self.assertRequestsValid()
         self.assertEachRecordOnce()
         self.assertChainsSound()
+
+    def test_cancel_appends_chained_anulacion(self):
+        "Cancelling an accepted invoice sends a RegistroAnulacion chained"
+        invoice = self.post([(50, ['iva21'], 'goods')])
+        self.cron()
+        (_, alta_digest, _), = self.documents(invoice)
+        self.cancel_invoices([invoice])
+        documents = self.documents(invoice)
+        self.assertEqual([d[0] for d in documents], ['alta', 'anulacion'])
+        record = etree.fromstring(documents[1][2])
+        self.assertEqual(etree.QName(record).localname, 'RegistroAnulacion')
+        self.assertEqual(text(record, 'RegistroAnterior/{%s}Huella' % SF)
+            if False else record.find(
+                f'{{{SF}}}Encadenamiento/{{{SF}}}RegistroAnterior'
+                f'/{{{SF}}}Huella').text, alta_digest)
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'cancelled')
+        self.assertEqual(self.held(invoice)['state'], 'Anulada')
+        self.assertEqual(self.invoice_values(invoice, 'einvoice_qr'), (None,))
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
+
+    def test_rejected_record_corrected_with_rechazo_previo(self):
+        "A rejected alta is corrected by Subsanacion=S + RechazoPrevio=S"
+        invoice = self.post([(80, ['iva21'], 'goods')])
+        number, = self.invoice_values(invoice, 'number')
+        self.sandbox.set_option(SERVICE, 'reject_numbers', [number])
+        self.cron()
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'rejected')
+        self.assertEqual(submission['code'], '1100')
+        self.assertIn('NumSerieFactura', submission['message'])
+        self.sandbox.set_option(SERVICE, 'reject_numbers', [])
+        self.reschedule(invoice)
+        documents = self.documents(invoice)
+        self.assertEqual([d[0] for d in documents],
+            ['alta', 'rechazo_previo'])
+        self.assertEqual([d[0] for d in self.documents(invoice, True)],
+            ['rechazo_previo'])
+        record = etree.fromstring(documents[1][2])
+        self.assertEqual(text(record, 'Subsanacion'), 'S')
+        self.assertEqual(text(record, 'RechazoPrevio'), 'S')
+        anterior = record.find(
+            f'{{{SF}}}Encadenamiento/{{{SF}}}RegistroAnterior')
+        # the rejected record is a link of the chain all the same
+        self.assertEqual(anterior.findtext(f'{{{SF}}}Huella'),
+            documents[0][1])
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(self.held(invoice)['state'], 'Correcta')
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
+
+    def test_accepted_with_errors_corrected_by_subsanacion(self):
+        "A late record without Incidencia is corrected by a Subsanación"
+        invoice = self.post([(90, ['iva21'], 'goods')])
+        self.sandbox.set_clock(offset=600)
+        try:
+            self.cron()
+        finally:
+            self.sandbox.set_clock(offset=0)
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'accepted_with_errors')
+        self.assertEqual(submission['code'], '2004')
+        self.reschedule(invoice)
+        kinds = [d[0] for d in self.documents(invoice, True)]
+        self.assertEqual(kinds, ['subsanacion'])
+        record = etree.fromstring(self.documents(invoice, True)[0][2])
+        self.assertEqual(text(record, 'Subsanacion'), 'S')
+        self.assertIsNone(text(record, 'RechazoPrevio'))
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEachRecordOnce()
+        # the sandbox clock went back: its wait looks violated
+        self.assertChainsSound(violations=False)
+
+    def test_late_records_declare_the_incident(self):
+        "Records sent late go with RemisionVoluntaria/Incidencia=S"
+        from trytond import config
+        invoice = self.post([(70, ['iva21'], 'goods')])
+        if not config.has_section('account_einvoice_es_verifactu'):
+            config.add_section('account_einvoice_es_verifactu')
+        config.set('account_einvoice_es_verifactu', 'late_seconds', '0')
+        self.sandbox.set_clock(offset=600)
+        try:
+            self.cron()
+        finally:
+            self.sandbox.set_clock(offset=0)
+            config.set('account_einvoice_es_verifactu', 'late_seconds', '120')
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        request = etree.fromstring(self.exchanges()[-1]['request'])
+        self.assertEqual(text(request, 'Incidencia'), 'S')
+
+    def test_bad_record_refused_alone(self):
+        "One record the AEAT refuses does not stop the rest of its request"
+        bad = self.post([(10, ['iva21'], 'goods')])
+        good = self.post([(20, ['iva21'], 'goods')])
+        number, = self.invoice_values(bad, 'number')
+        self.sandbox.set_option(SERVICE, 'reject_numbers', [number])
+        self.cron()
+        self.assertEqual(len(self.exchanges()), 1)
+        self.assertEqual(self.submission(bad)['state'], 'rejected')
+        self.assertEqual(self.submission(good)['state'], 'accepted')
+        self.assertIsNone(self.held(bad))
+        self.assertEqual(self.held(good)['state'], 'Correcta')
+
+    def test_local_check_refuses_posting(self):
+        "An F1 to a customer whose NIF is wrong is refused when posted"
+        from trytond.modules.account_einvoice.exceptions import PostingError
+        with self.assertRaises(PostingError) as context:
+            self.post([(10, ['iva21'], 'goods')], party='bad')
+        self.assertIn('cannot be posted', context.exception.message)
+        self.assertIn('NIF', context.exception.message)
+
+    def test_lost_answer_queried_never_resent(self):
+        "A lost answer is resolved by ConsultaFactuSistemaFacturacion"
+        invoice = self.post([(30, ['iva21'], 'goods')])
+        self.sandbox.add_fault(
+            SERVICE, 'RegFactuSistemaFacturacion', 'drop_after', count=1)
+        self.cron()
+        self.assertTrue(self.submission(invoice)['needs_query'])
+        self.cron()
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'accepted')
+        self.assertEqual([e['kind'] for e in self.exchanges()],
+            ['send', 'query'])
+        self.assertEachRecordOnce()
+        self.assertRequestsValid()
+
+    def test_duplicate_answer_reconciled_by_query(self):
+        "A 3000 duplicate is asked to the AEAT, not taken as a rejection"
+        from trytond.pool import Pool
+        invoice = self.post([(40, ['iva21'], 'goods')])
+        self.sandbox.add_fault(
+            SERVICE, 'RegFactuSistemaFacturacion', 'drop_after', count=1)
+        self.cron()
+
+        def forget():
+            # as if the client had not known the answer was lost
+            Submission = Pool().get('account.einvoice.submission')
+            submissions = Submission.search([('invoice', '=', invoice)])
+            Submission.write(submissions, {
+                    'needs_query': False, 'exchange': None})
+        from tests import tools
+        tools.call(forget, company=self.company)
+        self.cron()
+        self.cron()
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'accepted')
+        kinds = [e['kind'] for e in self.exchanges()]
+        self.assertEqual(kinds, ['send', 'send', 'query'])
+        self.assertEqual(self.sandbox.state(SERVICE)['received'][
+                self.documents(invoice)[0][1]], 2)
+
+    def test_wait_honoured(self):
+        "No request before TiempoEsperaEnvio has passed"
+        self.sandbox.set_option(SERVICE, 'wait', 30)
+        first = self.post([(15, ['iva21'], 'goods')])
+        self.cron()
+        second = self.post([(16, ['iva21'], 'goods')])
+        self.cron(due=False)
+        self.assertEqual(self.submission(first)['state'], 'accepted')
+        self.assertEqual(self.submission(second)['state'], 'pending')
+        self.assertEqual(len(self.exchanges()), 1)
+        self.assertEqual(self.sandbox.state(SERVICE)['violations'], [])
+
+    def test_switching_authority_refused_while_pending(self):
+        "A company reports to SII or VERI*FACTU, never both at once"
+        from trytond.modules.account_einvoice.exceptions import (
+            ConfigurationError)
+        self.post([(12, ['iva21'], 'goods')])
+        with self.assertRaises(ConfigurationError) as context:
+            self.set_configuration(service='es_sii', sii_authority='aeat')
+        self.assertIn('pending', context.exception.message)
+        self.cron()
+        self.set_configuration(service='es_sii', sii_authority='aeat')
+        self.set_configuration(service='es_verifactu')

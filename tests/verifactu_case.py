@@ -55,6 +55,24 @@ class VerifactuTestCase(SIITestCase):
     def setUp(self):
         super().setUp()
         self.sandbox.set_option(SERVICE, 'wait', 0)
+        # the sandbox forgot its chains: so does the client
+        tools.call(self.forget_chains)
+
+    @staticmethod
+    def forget_chains():
+        from trytond.pool import Pool
+        from trytond.transaction import Transaction
+        pool = Pool()
+        cursor = Transaction().connection.cursor()
+        chain = pool.get('account.einvoice.chain').__table__()
+        document = pool.get('account.einvoice.document').__table__()
+        submission = pool.get('account.einvoice.submission').__table__()
+        cursor.execute(*chain.update([chain.last_document], [None]))
+        cursor.execute(*submission.update(
+                [submission.chain], [None]))
+        cursor.execute(*document.update([document.previous], [None]))
+        cursor.execute(*document.delete())
+        cursor.execute(*chain.delete())
 
     def configuration_defaults(self):
         return {

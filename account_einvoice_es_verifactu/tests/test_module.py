@@ -4,6 +4,8 @@
 import io
 import zipfile
 
+from lxml import etree
+
 from trytond import config
 from trytond.modules.account_einvoice.exceptions import ConfigurationError
 from trytond.modules.company.tests import (
@@ -12,6 +14,8 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 SECTION = 'account_einvoice_es_verifactu'
+TEXT = 'urn:oasis:names:tc:opendocument:xmlns:text:1.0'
+TEST_ONLY = 'sólo vale para el entorno de pruebas'
 
 
 class AccountEinvoiceEsVerifactuTestCase(CompanyTestMixin, ModuleTestCase):
@@ -27,7 +31,7 @@ class AccountEinvoiceEsVerifactuTestCase(CompanyTestMixin, ModuleTestCase):
         return configuration
 
     def _declaration(self, configuration):
-        "The text content of the declaración responsable"
+        "The paragraphs of the declaración responsable, as plain text"
         Declaration = Pool().get(
             'account.einvoice.es_verifactu.declaration', type='report')
         with set_company(configuration.company):
@@ -35,46 +39,61 @@ class AccountEinvoiceEsVerifactuTestCase(CompanyTestMixin, ModuleTestCase):
                 [configuration.id], {})
         self.assertEqual(extension, 'odt')
         with zipfile.ZipFile(io.BytesIO(data)) as package:
-            return package.read('content.xml').decode('utf-8')
+            content = etree.fromstring(package.read('content.xml'))
+        return [''.join(p.itertext())
+            for p in content.iter(f'{{{TEXT}}}p')]
 
     def _set_producer(self, name, nif):
+        if not config.has_section(SECTION):
+            config.add_section(SECTION)
         for option, value in [('producer_name', name), ('producer_nif', nif)]:
             config.set(SECTION, option, value)
             self.addCleanup(config.set, SECTION, option, '')
+
+    def assertItem(self, paragraphs, start, value):
+        "The paragraph starting with start states value"
+        found = [p for p in paragraphs if p.startswith(start)]
+        self.assertEqual(found, [f'{start}: {value}'])
 
     @with_transaction()
     def test_declaration_test_producer(self):
         "Without a declared producer the declaration is for tests only"
         from trytond.modules.account_einvoice_es_verifactu import system
         configuration = self._configuration()
-        content = self._declaration(configuration)
+        paragraphs = self._declaration(configuration)
 
         name, nif = system.TEST_PRODUCER
-        for value in [system.SYSTEM_NAME, system.VERSION, name, nif,
-                'Real Decreto 1007/2023', 'Orden HAC/1177/2024',
-                'artículo 29.2.j)',
-                'sólo vale para el entorno de pruebas']:
-            self.assertIn(value, content)
-        self.assertIn(
-            f'(IdSistemaInformatico): </text:span>'
-            f'{system.SYSTEM_ID}', content.replace(
-                '<text:span text:style-name="Strong">', ''))
+        self.assertItem(paragraphs, 'a) Nombre del sistema informático',
+            system.SYSTEM_NAME)
+        self.assertItem(paragraphs, 'b) Código identificador del sistema '
+            'informático (IdSistemaInformatico)', system.SYSTEM_ID)
+        self.assertItem(paragraphs, 'c) Identificador completo de la versión',
+            system.VERSION)
+        self.assertItem(paragraphs, 'h) Razón social de la persona o entidad '
+            'productora', name)
+        self.assertItem(paragraphs, 'i) NIF de la persona o entidad '
+            'productora', nif)
+        text = '\n'.join(paragraphs)
+        for value in ['Real Decreto 1007/2023', 'Orden HAC/1177/2024',
+                'artículo 29.2.j)', 'account_einvoice_es_verifactu',
+                TEST_ONLY]:
+            self.assertIn(value, text)
 
     @with_transaction()
     def test_declaration_producer(self):
         "The producer declared by the server operator signs the declaration"
         from trytond.modules.account_einvoice_es_verifactu import system
-        if not config.has_section(SECTION):
-            config.add_section(SECTION)
         self._set_producer("Integrador Ejemplo SL", 'b12345678')
         configuration = self._configuration()
-        content = self._declaration(configuration)
+        paragraphs = self._declaration(configuration)
 
-        self.assertIn("Integrador Ejemplo SL", content)
-        self.assertIn('B12345678', content)
-        self.assertIn(system.VERSION, content)
-        self.assertNotIn(system.TEST_PRODUCER[1], content)
-        self.assertNotIn('sólo vale para el entorno de pruebas', content)
+        self.assertItem(paragraphs, 'h) Razón social de la persona o entidad '
+            'productora', "Integrador Ejemplo SL")
+        self.assertItem(paragraphs, 'i) NIF de la persona o entidad '
+            'productora', 'B12345678')
+        self.assertItem(paragraphs, 'c) Identificador completo de la versión',
+            system.VERSION)
+        self.assertNotIn(TEST_ONLY, '\n'.join(paragraphs))
 
     @with_transaction()
     def test_declaration_other_service(self):
