@@ -1,20 +1,25 @@
-"""The demo (``make demo``): a Spanish and an Argentine company reporting
-their invoices to the local authority sandbox, then the Tryton web client
-to look at the result.
+"""The demo (``make demo``): two Spanish companies (one on the SII, one on
+VERI*FACTU) and an Argentine one reporting their invoices to the local
+authority sandbox, then the Tryton web client to look at the result.
 
     python -m tests.demo [--no-server] [--port N] [--directory DIR]
     python -m tests.demo cron [--directory DIR]   # run the cron again
 
-Steps: start the sandbox (AEAT SII, AFIP WSAA + WSFEv1) in a child
-process, create a SQLite database in ``var/demo/`` with
-``account_einvoice_es_sii`` and ``account_einvoice_ar`` activated, the two
-companies with their e-invoice configuration, customers, suppliers,
+Steps: start the sandbox (AEAT SII and VERI*FACTU, AFIP WSAA + WSFEv1) in
+a child process, create a SQLite database in ``var/demo/`` with
+``account_einvoice_es_sii``, ``account_einvoice_es_verifactu`` and
+``account_einvoice_ar`` activated, the three companies with their
+e-invoice configuration, customers, suppliers,
 taxes with the authorities' codes and two users, post invoices, run the
 cron and print what each run did and what the authorities answered.  Two
 invoices are not accepted: a Spanish customer's NIF has a wrong check
 letter, so the module's own check refuses the invoice before sending it
 (code ``LOCAL``), and AFIP rejects a Factura A for a CUIT it does not know
-(the sandbox's ``unregistered_cuits``, AFIP code 10015).  Then a Tryton
+(the sandbox's ``unregistered_cuits``, AFIP code 10015).  The AEAT
+rejects one VERI*FACTU invoice (the sandbox's ``reject_numbers``, code
+1100); the demo then corrects it with *Reschedule*, which sends a new
+record with ``Subsanacion`` and ``RechazoPrevio`` (see the submission's
+*Documents* and *History*), and the AEAT accepts it.  Then a Tryton
 server with the web client (sao, installed by npm in ``var/node``) runs on
 127.0.0.1 until Ctrl-C, with the sandbox still answering.
 
@@ -33,9 +38,10 @@ import sys
 import time
 
 from tests.demo_data import (
-    BAD_NIF, BAD_PARTY, GOOD_NIF, create_argentina, create_spain, create_users,
-    invoice_number, post_argentine_credit_note, post_argentine_invoices,
-    post_spanish_invoices, reject_unregistered_cuit)
+    BAD_NIF, BAD_PARTY, GOOD_NIF, correct_verifactu_invoice, create_argentina,
+    create_spain, create_users, create_verifactu, invoice_number,
+    post_argentine_credit_note, post_argentine_invoices, post_spanish_invoices,
+    post_verifactu_invoices, reject_unregistered_cuit, reject_verifactu_number)
 from tests.demo_report import count_by_state, print_table, run_cron
 from tests.demo_setup import (
     DATABASE, DIRECTORY, PASSWORDS, ROOT, SCHEMAS, SERVICES, Step,
@@ -57,8 +63,8 @@ def demo(options):
         say(f"The official schemas are not in {SCHEMAS}: run `make "
             "schemas` or set TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY")
         return 1
-    say("E-invoice demo: Spain (AEAT SII) and Argentina (AFIP WSFEv1) "
-        "against the local sandbox")
+    say("E-invoice demo: Spain (AEAT SII and VERI*FACTU) and Argentina "
+        "(AFIP WSFEv1) against the local sandbox")
     if os.path.isdir(directory):
         shutil.rmtree(directory)
     os.makedirs(directory)
@@ -79,14 +85,21 @@ def demo(options):
         from tests import tools
         with Step("Spanish company, SII configuration, taxes and parties"):
             spain = tools.call(create_spain, sandbox)
+        with Step("VERI*FACTU company, configuration and taxes"):
+            verifactu = tools.call(create_verifactu, sandbox, spain)
         with Step("Argentine company, point of sale 3, AFIP configuration"):
             argentina = tools.call(create_argentina, sandbox)
-        companies = [spain['company'], argentina['company']]
+        companies = [
+            spain['company'], verifactu['company'], argentina['company']]
         with Step("Users chief and bookkeeper"):
             tools.call(create_users, companies)
         with Step("Posting Spanish invoices"):
             tools.call(post_spanish_invoices, spain,
                 company=spain['company'])
+        with Step("Posting VERI*FACTU invoices (records chained, QR codes)"):
+            rejected, rejected_id = tools.call(post_verifactu_invoices,
+                verifactu, company=verifactu['company'])
+            reject_verifactu_number(sandbox, rejected)
         with Step("Posting Argentine invoices"):
             factura = tools.call(post_argentine_invoices, argentina,
                 company=argentina['company'])
@@ -96,8 +109,13 @@ def demo(options):
                 "(it needs its CAE)"):
             tools.call(post_argentine_credit_note, factura,
                 company=argentina['company'])
+        with Step(f"Correcting VERI*FACTU invoice {rejected}, rejected by "
+                "the AEAT: Reschedule (Subsanación, RechazoPrevio)"):
+            sandbox.set_option('verifactu', 'reject_numbers', [])
+            tools.call(correct_verifactu_invoice, rejected_id,
+                company=verifactu['company'])
         say("  Running the cron again:")
-        rows = run_cron([argentina['company']])
+        rows = run_cron([verifactu['company'], argentina['company']])
         say()
         print_table(rows)
         say()
@@ -147,7 +165,10 @@ def demo(options):
                 'bad_party': {
                     'name': BAD_PARTY, 'nif': BAD_NIF, 'fix': GOOD_NIF},
                 'companies': {
-                    'es': spain['company'], 'ar': argentina['company']},
+                    'es': spain['company'], 'vf': verifactu['company'],
+                    'ar': argentina['company']},
+                # rejected by the AEAT, then corrected (Subsanación)
+                'verifactu_corrected': rejected,
                 # an authorized Factura A (its AFIP tab has the CAE)
                 'afip_invoice': tools.call(invoice_number, factura),
                 'sandbox': sandbox.url,

@@ -121,6 +121,14 @@ def create_verifactu(sandbox, spain):
                     'invoice_account': chart_tax.invoice_account.id,
                     'credit_note_account': chart_tax.credit_note_account.id,
                     } for name, rate, key in VERIFACTU_TAXES.values()])
+        # the products' category gets this company's accounts too
+        Product = pool.get('product.product')
+        Category = pool.get('product.category')
+        category = Product(spain['products']['goods']).account_category
+        Category.write([category], {
+                'account_revenue': accounts['revenue'].id,
+                'account_expense': accounts['expense'].id,
+                })
     base['taxes'] = dict(zip(VERIFACTU_TAXES, (t.id for t in taxes)))
     number_invoices(company, 'VF')
     base['configuration'] = setup_configuration(base, sandbox,

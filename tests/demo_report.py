@@ -26,6 +26,7 @@ def submissions_table(company=None):
         configuration = submission.configuration
         authority = {
             'es_sii': "AEAT SII",
+            'es_verifactu': "VERI*FACTU",
             'ar_afip': "AFIP WSFEv1",
             }.get(configuration.service, configuration.service)
         number = invoice.number or ''

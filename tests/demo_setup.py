@@ -17,9 +17,10 @@ SAO = os.path.join(ROOT, 'var', 'node', 'node_modules', 'tryton-sao')
 SCHEMAS = os.environ.get(
     'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', tools.official_schemas())
 DATABASE = 'demo'
-SERVICES = ['sii', 'afip_wsaa', 'afip_wsfe']
+SERVICES = ['sii', 'verifactu', 'afip_wsaa', 'afip_wsfe']
 #: certificate name in the trytond configuration -> sandbox identity
-CERTIFICATES = {'sii': 'es_company', 'afip': 'ar_company'}
+CERTIFICATES = {
+    'sii': 'es_company', 'verifactu': 'es_other', 'afip': 'ar_company'}
 PASSWORDS = {
     'admin': 'demo-admin',
     'chief': 'demo-chief',
@@ -133,7 +134,7 @@ def prepare_web_client():
 
 
 def create_database(directory, config_path):
-    "An empty SQLite database with the two country modules activated"
+    "An empty SQLite database with the country modules activated"
     open(os.path.join(directory, DATABASE + '.sqlite'), 'wb').close()
     passfile = os.path.join(directory, 'admin-password')
     with open(passfile, 'w') as fp:
@@ -145,7 +146,8 @@ def create_database(directory, config_path):
         process = subprocess.run([
                 os.path.join(os.path.dirname(sys.executable), 'trytond-admin'),
                 '-c', config_path, '-d', DATABASE,
-                '-u', 'account_einvoice_es_sii', 'account_einvoice_ar',
+                '-u', 'account_einvoice_es_sii',
+                'account_einvoice_es_verifactu', 'account_einvoice_ar',
                 '--activate-dependencies'],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             # no e-mail for admin (--email would check the domain's DNS)

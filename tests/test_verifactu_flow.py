@@ -255,3 +255,62 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.cron()
         self.set_configuration(service='es_sii', sii_authority='aeat')
         self.set_configuration(service='es_verifactu')
+
+    def test_representative_sends_for_two_companies(self):
+        "One certificate acts for two companies, named as Representante"
+        from trytond import config
+
+        from tests import tools
+        from tests.sii_case import create_invoice, create_sii_base
+        from tests.verifactu_case import setup_configuration
+        agent = self.sandbox.identity('es_other').tax_id
+        second_nif = 'B76543214'
+        second = tools.call(create_sii_base, second_nif)
+        tools.declare_company(second['company'])
+        second_configuration = tools.call(setup_configuration, second,
+            self.sandbox, certificate='other', company=second['company'])
+        config.set('account_einvoice_es_verifactu', 'other.representative',
+            f'{agent} ASESORIA EJEMPLO SL')
+        self.set_configuration(certificate_name='other')
+        self.sandbox.set_option(SERVICE, 'representatives',
+            {agent: [self.titular, second_nif]})
+        try:
+            first = self.post([(11, ['iva21'], 'goods')])
+            other = tools.call(lambda: create_invoice(
+                    second, [(22, ['iva21'], 'goods')]).id,
+                company=second['company'])
+            self.cron()
+            tools.run_cron(second['company'])
+            self.assertEqual(self.submission(first)['state'], 'accepted')
+            self.assertEqual(self.submission(other)['state'], 'accepted')
+            self.assertTrue(self.sandbox.verifactu(second_nif)['invoices'])
+            headers = []
+            for exchange in self.exchanges():
+                request = etree.fromstring(exchange['request'])
+                headers.append((text(request, 'ObligadoEmision/{%s}NIF'
+                            % SF), request.findtext(
+                            f'.//{{{SF}}}Representante/{{{SF}}}NIF')))
+            self.assertEqual(sorted(headers),
+                sorted([(self.titular, agent), (second_nif, agent)]))
+
+            # the AEAT refuses a representative it does not know of
+            self.sandbox.set_option(SERVICE, 'representatives', {})
+            refused = self.post([(33, ['iva21'], 'goods')])
+            self.cron()
+            submission = self.submission(refused)
+            self.assertEqual(submission['state'], 'pending')
+            self.assertIn('4114', submission['last_error'])
+            self.assertIn('representative', submission['last_error'])
+        finally:
+            config.set('account_einvoice_es_verifactu',
+                'other.representative', '')
+            self.sandbox.set_option(SERVICE, 'representatives', {})
+            self.set_configuration(certificate_name='sii')
+            tools.call(lambda: self._deactivate(second_configuration))
+
+    @staticmethod
+    def _deactivate(configuration_id):
+        from trytond.pool import Pool
+        Configuration = Pool().get('account.einvoice.configuration')
+        Configuration.write([Configuration(configuration_id)],
+            {'active': False})

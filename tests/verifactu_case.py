@@ -35,6 +35,8 @@ class VerifactuTestCase(SIITestCase):
     modules = ['account_einvoice_es_verifactu']
     sandbox_services = [SERVICE]
     certificates = {'sii': 'es_company', 'other': 'es_other'}
+    config_sections = {
+        'account_einvoice_es_verifactu': {'installation_number': '1'}}
 
     @classmethod
     def setUpData(cls):
