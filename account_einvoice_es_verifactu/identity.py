@@ -16,8 +16,7 @@ Which companies may use that certificate is the operator's
 from trytond import config
 from trytond.i18n import gettext
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
-from trytond.modules.account_einvoice_es_sii.identification import (
-    company_nif)
+from trytond.modules.account_einvoice_es_sii.identification import company_nif
 
 SECTION = 'account_einvoice_es_verifactu'
 NAME_LIMIT = 120

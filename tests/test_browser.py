@@ -190,6 +190,13 @@ class StaffWorkflowBrowserTest(unittest.TestCase):
             result['invoice_einvoice_reference'], result['reference'])
         self.assertRegex(result['afip_cae'], r'^\d{14}$')
         self.assertRegex(result['afip_legal_number'], r'^00003-\d{8}$')
+        # the VERI*FACTU invoice rejected, then corrected by the demo
+        self.assertEqual(result['verifactu_state'], 'Accepted')
+        self.assertIn('prewww2.aeat.es/wlpl/TIKE-CONT/ValidarQR?nif=',
+            result['verifactu_qr'])
+        self.assertIn(self.ready['verifactu_corrected'],
+            result['verifactu_qr'])
+        self.assertIn('VERI*FACTU', result['verifactu_text'])
 
         figures = doc_figures()
         self.assertGreaterEqual(len(figures), 5)

@@ -258,11 +258,10 @@ class VerifactuFlowTest(VerifactuTestCase):
 
     def test_representative_sends_for_two_companies(self):
         "One certificate acts for two companies, named as Representante"
-        from trytond import config
-
         from tests import tools
         from tests.sii_case import create_invoice, create_sii_base
         from tests.verifactu_case import setup_configuration
+        from trytond import config
         agent = self.sandbox.identity('es_other').tax_id
         second_nif = 'B76543214'
         second = tools.call(create_sii_base, second_nif)

@@ -355,6 +355,30 @@ async function argentineChief() {
   result.afip_cae = await fieldValue(page, 'ar_cae');
   result.afip_legal_number = await fieldValue(page, 'ar_legal_number');
   await shot(page, '15-chief-afip-invoice');
+  begin('chief: the VERI*FACTU company');
+  await page.evaluate((company) => Sao.rpc({
+    method: 'model.res.user.set_preferences',
+    params: [{ company }, {}],
+  }, Sao.Session.current_session), ready.companies.vf);
+  await context.close();
+  browser = null;
+  await verifactuChief();
+}
+
+// The invoice the AEAT rejected, corrected by the demo (Subsanación): its
+// QR code address and legend, accepted
+async function verifactuChief() {
+  const context = await launch();
+  browser = context;
+  const page = await newPage(context);
+  await login(page, 'chief', ready.passwords.chief);
+  begin('chief: the E-Invoice tab of a corrected VERI*FACTU invoice');
+  await openCustomerInvoice(page, ready.verifactu_corrected);
+  await waitField(page, 'einvoice_state', 'Accepted');
+  result.verifactu_state = await fieldValue(page, 'einvoice_state');
+  result.verifactu_qr = await fieldValue(page, 'einvoice_qr');
+  result.verifactu_text = await fieldValue(page, 'einvoice_print_text');
+  await shot(page, '16-chief-verifactu-invoice');
   await context.close();
   browser = null;
 }
