@@ -100,6 +100,38 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEachRecordOnce()
         self.assertChainsSound()
 
+    def test_cancel_before_sending(self):
+        "An invoice cancelled before its alta went: alta, then anulación"
+        invoice = self.post([(45, ['iva21'], 'goods')])
+        self.cancel_invoices([invoice])
+        self.assertEqual(self.submission(invoice)['state'], 'pending')
+        self.cron()
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'cancelled')
+        self.assertEqual([d[0] for d in self.documents(invoice)],
+            ['alta', 'anulacion'])
+        self.assertEqual(self.held(invoice)['state'], 'Anulada')
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
+
+    def test_cancel_after_rejection(self):
+        "A rejected invoice cancelled: an anulación with RechazoPrevio=S"
+        invoice = self.post([(55, ['iva21'], 'goods')])
+        number, = self.invoice_values(invoice, 'number')
+        self.sandbox.set_option(SERVICE, 'reject_numbers', [number])
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'rejected')
+        self.sandbox.set_option(SERVICE, 'reject_numbers', [])
+        self.cancel_invoices([invoice])
+        current = self.documents(invoice, True)
+        self.assertEqual([d[0] for d in current], ['anulacion'])
+        self.assertEqual(
+            text(etree.fromstring(current[0][2]), 'RechazoPrevio'), 'S')
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'cancelled')
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
+
     def test_rejected_record_corrected_with_rechazo_previo(self):
         "A rejected alta is corrected by Subsanacion=S + RechazoPrevio=S"
         invoice = self.post([(80, ['iva21'], 'goods')])
@@ -300,6 +332,13 @@ class VerifactuFlowTest(VerifactuTestCase):
             self.assertEqual(submission['state'], 'pending')
             self.assertIn('4114', submission['last_error'])
             self.assertIn('representative', submission['last_error'])
+            # the administrators are told what to fix
+            from trytond.pool import Pool
+            with tools.transaction(commit=False):
+                Configuration = Pool().get('account.einvoice.configuration')
+                failure = Configuration(self.configuration).last_failure
+            self.assertIn('4114', failure)
+            self.assertIn('[account_einvoice_es_verifactu]', failure)
         finally:
             config.set('account_einvoice_es_verifactu',
                 'other.representative', '')
