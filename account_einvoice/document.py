@@ -146,8 +146,8 @@ class Document(ModelSQL, ModelView):
         now = dt.datetime.now()
         vlist, written = [], []
         for key in sorted(by_chain, key=lambda k: (k is not None, k or '')):
-            members = by_chain[key]
             chain = Chain.lock(configuration.id, key) if key else None
+            members = cls._still_to_generate(by_chain[key])
             link = (Link(chain.last_sequence or 0, chain.last_digest,
                     chain.last_anchor) if chain else None)
             for submission in members:
@@ -194,6 +194,25 @@ class Document(ModelSQL, ModelView):
         if written:
             Submission.write(*written)
         return refused
+
+    @classmethod
+    def _still_to_generate(cls, submissions):
+        """The submissions still without documents for their operation, read
+        again under the chain's lock: another process may have generated
+        them (or changed their operation) since they were read"""
+        Submission = Pool().get('account.einvoice.submission')
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        fresh = {}
+        for sub_ids in grouped_slice([s.id for s in submissions]):
+            cursor.execute(*table.select(
+                    table.id, table.operation,
+                    where=reduce_ids(table.id, sub_ids)
+                    & (table.state == 'pending')
+                    & (table.generated != True)))  # noqa: E712
+            fresh.update(cursor)
+        return [s for s in submissions
+            if fresh.get(s.id) == s.operation]
 
     @classmethod
     def _drafts(cls, service, submission, link):

@@ -51,8 +51,8 @@ class Invoice(metaclass=PoolMeta):
         Submission = pool.get('account.einvoice.submission')
         super()._post(invoices)
         # numbered now; a refusal rolls the posting back
-        Submission.check_posting(invoices)
-        Submission.create_for_invoices(invoices)
+        services = Submission.check_posting(invoices)
+        Submission.create_for_invoices(invoices, services)
 
     @classmethod
     def cancel(cls, invoices):

@@ -65,19 +65,23 @@ class Submission(metaclass=PoolMeta):
             cls._update_invoice_qr(cls.browse(changed))
 
     @classmethod
-    def _update_invoice_qr(cls, submissions):
+    def _update_invoice_qr(cls, submissions, services=None):
         """Store the QR content of accepted invoices, clear it on those the
         authority no longer holds; the printed invoice must show it: it is
-        printed again"""
+        printed again.  services: those already at work, by configuration
+        id (what they know of the invoices is reused)."""
         Invoice = Pool().get('account.invoice')
-        services, to_write, cancelled = {}, [], []
+        to_write, cancelled = [], []
+        known = services or {}
+        services = {}
         for submission in submissions:
             if submission.state == 'cancelled':
                 cancelled.append(submission.invoice.id)
                 continue
             configuration = submission.configuration
             if configuration.id not in services:
-                service = configuration.get_service()
+                service = (known.get(configuration.id)
+                    or configuration.get_service())
                 # most services print no QR: skip their records cheaply
                 services[configuration.id] = service if (
                     type(service).qr_content

@@ -226,18 +226,21 @@ class Submission(ModelSQL, ModelView):
 
     # -- Creation from invoices ------------------------------------------
     @classmethod
-    def create_for_invoices(cls, invoices):
-        "Queue a submission for each posted invoice that must be reported"
+    def create_for_invoices(cls, invoices, services=None):
+        """Queue a submission for each posted invoice that must be reported.
+        services: the {configuration id: service} check_posting returned,
+        whose work on these invoices (their facts) is not done again."""
         # Posting is the staff's right; the submissions are read-only to
         # them, so queuing must not need access to the history.
         with without_check_access():
-            return cls._create_for_invoices(invoices)
+            return cls._create_for_invoices(invoices, services)
 
     @classmethod
-    def _reported(cls, invoices):
+    def _reported(cls, invoices, services=None):
         "Yield (invoice, configuration, service) of the invoices to report"
         Configuration = Pool().get('account.einvoice.configuration')
-        configurations, services = {}, {}
+        configurations = {}
+        services = {} if services is None else services
         for invoice in invoices:
             company_id = invoice.company.id
             if company_id not in configurations:
@@ -260,10 +263,11 @@ class Submission(ModelSQL, ModelView):
     @classmethod
     def check_posting(cls, invoices):
         """Refuse to post invoices the authority would certainly refuse,
-        with the service's message naming the invoice and the field"""
-        by_service = {}
+        with the service's message naming the invoice and the field.
+        Return the services used, by configuration id."""
+        by_service, services = {}, {}
         with without_check_access():
-            for invoice, _, service in cls._reported(invoices):
+            for invoice, _, service in cls._reported(invoices, services):
                 by_service.setdefault(service, []).append(invoice)
             checked = [(service, members, service.check_posting(members))
                 for service, members in by_service.items()]
@@ -274,11 +278,13 @@ class Submission(ModelSQL, ModelView):
                             'account_einvoice.msg_posting_refused',
                             invoice=invoice.rec_name,
                             message=messages[invoice.id]))
+        return services
 
     @classmethod
-    def _create_for_invoices(cls, invoices):
+    def _create_for_invoices(cls, invoices, services=None):
         vlist = []
-        for invoice, configuration, _ in cls._reported(invoices):
+        services = {} if services is None else services
+        for invoice, configuration, _ in cls._reported(invoices, services):
             company_id = invoice.company.id
             vlist.append({
                     'invoice': invoice.id,
@@ -293,29 +299,31 @@ class Submission(ModelSQL, ModelView):
         if not vlist:
             return []
         submissions = cls.create(vlist)
-        cls._set_deadlines(submissions)
-        cls.generate_queued(submissions)
+        cls._set_deadlines(submissions, services)
+        cls.generate_queued(submissions, services)
         return submissions
 
     @classmethod
-    def _set_deadlines(cls, submissions):
-        services = {}
+    def _set_deadlines(cls, submissions, services=None):
+        services = {} if services is None else services
         to_write = []
         for submission in submissions:
             configuration = submission.configuration
-            if configuration not in services:
-                services[configuration] = configuration.get_service()
-            deadline = services[configuration].deadline(submission.invoice)
+            if configuration.id not in services:
+                services[configuration.id] = configuration.get_service()
+            deadline = services[configuration.id].deadline(
+                submission.invoice)
             if deadline:
                 to_write.extend(([submission], {'deadline': deadline}))
         if to_write:
             cls.write(*to_write)
 
     @classmethod
-    def generate_queued(cls, submissions):
+    def generate_queued(cls, submissions, services=None):
         """Generate now the documents of services that generate them when
         the work is queued.  What fails is left to the claim, which refuses
         it with its message: queuing never fails."""
+        services = {} if services is None else services
         Document = Pool().get('account.einvoice.document')
         by_configuration = {}
         for submission in submissions:
@@ -323,14 +331,17 @@ class Submission(ModelSQL, ModelView):
                 by_configuration.setdefault(
                     submission.configuration, []).append(submission)
         for configuration, members in by_configuration.items():
-            service = configuration.get_service()
+            if configuration.id not in services:
+                services[configuration.id] = configuration.get_service()
+            service = services[configuration.id]
             if not service.documents or service.generate_on != 'queue':
                 continue
             with without_check_access():
                 refused = Document.generate(configuration, service, members)
                 if service.qr_at_generation:
                     cls._update_invoice_qr([
-                            s for s in members if s.id not in refused])
+                            s for s in members if s.id not in refused],
+                        services)
             if refused:
                 logger.info("e-invoice documents of %s submissions left to "
                     "the next claim", len(refused))

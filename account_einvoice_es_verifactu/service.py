@@ -468,6 +468,13 @@ class VerifactuService(EinvoiceService):
 
     # -- printed invoice ---------------------------------------------------
     def qr_content(self, submission):
+        facts = self._facts.get(submission.invoice.id)
+        if (facts is not None and not facts.errors
+                and submission.operation != 'cancel'):
+            # the facts its alta was generated from, moments ago
+            return qr.qr_url(self.configuration.environment,
+                facts.issuer_nif, facts.number, facts.date,
+                facts.importe_total)
         documents = self.current_documents([submission])[submission.id]
         for document in documents:
             fields = records.record_fields(document.data)

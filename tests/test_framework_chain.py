@@ -62,6 +62,30 @@ class ChainTest(ChainTestCase):
         self.assertIn('digest', result)
         self.assertEqual(len(invoices), 3)
 
+    def test_generated_elsewhere_not_generated_again(self):
+        "A submission read before another process generated it: skipped"
+        from trytond.pool import Pool
+        invoice, = self.post(1)
+        submission_id = self.submission(invoice)['id']
+
+        def generate_twice():
+            Submission = Pool().get('account.einvoice.submission')
+            Document = Pool().get('account.einvoice.document')
+            stale = Submission(submission_id)
+            self.assertFalse(stale.generated)
+            configuration = stale.configuration
+            service = configuration.get_service()
+            Document.generate(configuration, service,
+                [Submission(submission_id)])
+            Document.generate(configuration, service, [stale])
+        tools.call(generate_twice)
+        document, = self.documents()
+        self.assertEqual(document['sequence'], 1)
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(len(self.held()), 1)
+        self.assertEqual(self.verify_chain(), {self.issuer: None})
+
     def test_local_refusal_never_joins_the_chain(self):
         "A record the local check refuses is refused alone, unchained"
         good = self.post(1)
