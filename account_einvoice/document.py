@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sql import Null
 
+from trytond import backend
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
@@ -193,6 +194,26 @@ class Document(ModelSQL, ModelView):
                 Chain.write([document.chain], {'last_document': document.id})
         if written:
             Submission.write(*written)
+        return refused
+
+    @classmethod
+    def generate_unless_busy(cls, configuration, service, submissions):
+        """Generate as ``generate`` does, inside the caller's transaction
+        (posting, cancelling, rescheduling), unless a chain was changed by
+        a concurrent transaction (a worker sending): then nothing is
+        generated and None is returned; the next claim generates them.
+        The caller's work is kept: it is not started again for that."""
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        cursor.execute('SAVEPOINT einvoice_generate')
+        try:
+            refused = cls.generate(configuration, service, submissions)
+        except backend.DatabaseOperationalError:
+            cursor.execute('ROLLBACK TO SAVEPOINT einvoice_generate')
+            for cache in transaction.cache.values():
+                cache.clear()
+            return None
+        cursor.execute('RELEASE SAVEPOINT einvoice_generate')
         return refused
 
     @classmethod

@@ -337,7 +337,12 @@ class Submission(ModelSQL, ModelView):
             if not service.documents or service.generate_on != 'queue':
                 continue
             with without_check_access():
-                refused = Document.generate(configuration, service, members)
+                refused = Document.generate_unless_busy(
+                    configuration, service, members)
+                if refused is None:
+                    logger.info("e-invoice chain busy: documents of %s "
+                        "submissions left to the next claim", len(members))
+                    refused = {}
                 if service.qr_at_generation:
                     cls._update_invoice_qr([
                             s for s in members if s.id not in refused],

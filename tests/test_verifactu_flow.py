@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
+from tests import tools
+from tests.sii_case import create_invoice
 from tests.verifactu_case import SERVICE, SF, VerifactuTestCase
 
 
@@ -253,7 +255,6 @@ class VerifactuFlowTest(VerifactuTestCase):
             submissions = Submission.search([('invoice', '=', invoice)])
             Submission.write(submissions, {
                     'needs_query': False, 'exchange': None})
-        from tests import tools
         tools.call(forget, company=self.company)
         self.cron()
         self.cron()
@@ -275,6 +276,39 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEqual(self.submission(second)['state'], 'pending')
         self.assertEqual(len(self.exchanges()), 1)
         self.assertEqual(self.sandbox.state(SERVICE)['violations'], [])
+
+    def test_posting_kept_when_a_worker_holds_the_chain(self):
+        "A chain changed by a sender while posting: posted all the same"
+        from trytond.pool import Pool
+        from trytond.transaction import Transaction
+        first = self.post([(10, ['iva21'], 'goods')])
+        self.cron()
+
+        draft = tools.call(lambda: create_invoice(
+                self.base, [(20, ['iva21'], 'goods')], post=False).id,
+            company=self.company)
+
+        def post_while_sending():
+            Invoice = Pool().get('account.invoice')
+            invoice, = Invoice.search([('id', '=', draft)])
+            # a worker changes the chain's row meanwhile (its wait)
+            with Transaction().new_transaction():
+                Chain = Pool().get('account.einvoice.chain')
+                Chain.write(Chain.search([]), {'verification': 'touched'})
+            Invoice.post([invoice])
+            return invoice.id
+        second = tools.call(post_while_sending, company=self.company)
+        qr, number = self.invoice_values(second, 'einvoice_qr', 'number')
+        self.assertIn(f'numserie={number}', qr)
+        self.assertEqual(self.submission(second)['state'], 'pending')
+        self.sandbox.set_option(SERVICE, 'wait', 0)
+        self.cron()
+        self.assertEqual(self.submission(second)['state'], 'accepted')
+        self.assertEqual([d[0] for d in self.documents(second)], ['alta'])
+        self.assertEqual(
+            [d[0] for d in self.documents(first)], ['alta'])
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
 
     def test_switching_authority_refused_while_pending(self):
         "A company reports to SII or VERI*FACTU, never both at once"
