@@ -44,6 +44,9 @@ from .schema import validate_records
 from .submission import backoff
 
 logger = logging.getLogger(__name__)
+# an answer whose recording the database refuses (busy, concurrent write)
+# is recorded again this many times before the authority is asked instead
+RECORD_ATTEMPTS = 5
 # seconds between claims when a service deferred everything it was given
 DEFER_DELAY = 0.2
 
@@ -200,22 +203,36 @@ class Processor(Claim, Recovery):
                         )), called, response)
             self._store_answer(batch.exchange, response, request, commit=True)
         else:
-            try:
-                # committed with the answer
-                self._store_answer(batch.exchange, response, request)
-                batch.wait = service.wait_after(request, response)
-                if batch.wait:
-                    self.hold(batch.submissions, dt.datetime.now()
-                        + dt.timedelta(seconds=batch.wait))
-                self.record(batch, outcomes, response)
-            except Exception:
-                # Left in flight: the next run asks the authority.
-                logger.exception(
-                    "could not record e-invoice exchange %s", batch.exchange)
-                transaction.rollback()
+            self._record_answer(service, batch, request, response, outcomes)
         finally:
             active.discard((self.database, batch.exchange))
         return failed
+
+    def _record_answer(self, service, batch, request, response, outcomes):
+        """Commit the authority's wait first (on its own), then the answer
+        and the outcomes, started again while the database is busy: the
+        answer is only in memory"""
+        transaction = Transaction()
+        try:
+            batch.wait = service.wait_after(request, response)
+            if batch.wait:
+                self.hold(batch.submissions, dt.datetime.now()
+                    + dt.timedelta(seconds=batch.wait))
+            for attempt in range(RECORD_ATTEMPTS):
+                try:
+                    self._store_answer(batch.exchange, response, request)
+                    self.record(batch, outcomes, response)
+                    return
+                except backend.DatabaseOperationalError:
+                    transaction.rollback()
+                    if attempt + 1 == RECORD_ATTEMPTS:
+                        raise
+                    time.sleep(random.uniform(0.1, 0.3) * (attempt + 1))
+        except Exception:
+            # Left in flight: the next run asks the authority.
+            logger.exception(
+                "could not record e-invoice exchange %s", batch.exchange)
+            transaction.rollback()
 
     def _mark_sent(self, exchange_id):
         """Commit that the request leaves now, if the exchange is still in

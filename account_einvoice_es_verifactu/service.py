@@ -122,6 +122,10 @@ class VerifactuService(EinvoiceService):
         if submission.generated or submission.documents:
             # its alta is in the chain: the anulación follows it
             return 'after' if submission.state == 'pending' else 'cancel'
+        if submission.state == 'pending':
+            # issued, its alta left to the next claim (the chain was busy
+            # at posting): the alta is generated and sent, then annulled
+            return 'after'
         return 'close'
 
     def reschedule_operation(self, submission):
