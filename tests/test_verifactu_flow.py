@@ -277,15 +277,13 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEqual(len(self.exchanges()), 1)
         self.assertEqual(self.sandbox.state(SERVICE)['violations'], [])
 
-    def test_posting_kept_when_a_worker_holds_the_chain(self):
-        "A chain changed by a sender while posting: posted all the same"
+    def post_while_chain_changes(self, amount):
+        """Post an invoice while a sender changes the chain's row (on
+        PostgreSQL the posting's generation gives way to the claim)"""
         from trytond.pool import Pool
         from trytond.transaction import Transaction
-        first = self.post([(10, ['iva21'], 'goods')])
-        self.cron()
-
         draft = tools.call(lambda: create_invoice(
-                self.base, [(20, ['iva21'], 'goods')], post=False).id,
+                self.base, [(amount, ['iva21'], 'goods')], post=False).id,
             company=self.company)
 
         def post_while_sending():
@@ -297,7 +295,13 @@ class VerifactuFlowTest(VerifactuTestCase):
                 Chain.write(Chain.search([]), {'verification': 'touched'})
             Invoice.post([invoice])
             return invoice.id
-        second = tools.call(post_while_sending, company=self.company)
+        return tools.call(post_while_sending, company=self.company)
+
+    def test_posting_kept_when_a_worker_holds_the_chain(self):
+        "A chain changed by a sender while posting: posted all the same"
+        first = self.post([(10, ['iva21'], 'goods')])
+        self.cron()
+        second = self.post_while_chain_changes(20)
         qr, number = self.invoice_values(second, 'einvoice_qr', 'number')
         self.assertIn(f'numserie={number}', qr)
         self.assertEqual(self.submission(second)['state'], 'pending')
@@ -307,6 +311,23 @@ class VerifactuFlowTest(VerifactuTestCase):
         self.assertEqual([d[0] for d in self.documents(second)], ['alta'])
         self.assertEqual(
             [d[0] for d in self.documents(first)], ['alta'])
+        self.assertEachRecordOnce()
+        self.assertChainsSound()
+
+    def test_cancelled_before_its_alta_is_generated(self):
+        "Issued, cancelled before its alta was generated: alta, anulación"
+        self.post([(10, ['iva21'], 'goods')])
+        self.cron()
+        invoice = self.post_while_chain_changes(30)
+        self.cancel_invoices([invoice])
+        self.assertEqual(self.submission(invoice)['state'], 'pending')
+        self.sandbox.set_option(SERVICE, 'wait', 0)
+        self.cron()
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'cancelled')
+        self.assertEqual([d[0] for d in self.documents(invoice)],
+            ['alta', 'anulacion'])
+        self.assertEqual(self.held(invoice)['state'], 'Anulada')
         self.assertEachRecordOnce()
         self.assertChainsSound()
 
