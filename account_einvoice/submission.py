@@ -235,6 +235,13 @@ class Submission(ModelSQL, ModelView):
         with without_check_access():
             return cls._create_for_invoices(invoices, services)
 
+    @staticmethod
+    def _service_of(configuration, services):
+        "The service of configuration, made once per {id: service} given"
+        if configuration.id not in services:
+            services[configuration.id] = configuration.get_service()
+        return services[configuration.id]
+
     @classmethod
     def _reported(cls, invoices, services=None):
         "Yield (invoice, configuration, service) of the invoices to report"
@@ -253,9 +260,7 @@ class Submission(ModelSQL, ModelView):
             date = invoice.accounting_date or invoice.invoice_date
             if date and date < configuration.start_date:
                 continue
-            if configuration.id not in services:
-                services[configuration.id] = configuration.get_service()
-            service = services[configuration.id]
+            service = cls._service_of(configuration, services)
             if not service.applies_to(invoice):
                 continue
             yield invoice, configuration, service
@@ -308,10 +313,8 @@ class Submission(ModelSQL, ModelView):
         services = {} if services is None else services
         to_write = []
         for submission in submissions:
-            configuration = submission.configuration
-            if configuration.id not in services:
-                services[configuration.id] = configuration.get_service()
-            deadline = services[configuration.id].deadline(
+            deadline = cls._service_of(
+                submission.configuration, services).deadline(
                 submission.invoice)
             if deadline:
                 to_write.extend(([submission], {'deadline': deadline}))
@@ -331,9 +334,7 @@ class Submission(ModelSQL, ModelView):
                 by_configuration.setdefault(
                     submission.configuration, []).append(submission)
         for configuration, members in by_configuration.items():
-            if configuration.id not in services:
-                services[configuration.id] = configuration.get_service()
-            service = services[configuration.id]
+            service = cls._service_of(configuration, services)
             if not service.documents or service.generate_on != 'queue':
                 continue
             with without_check_access():
@@ -375,10 +376,8 @@ class Submission(ModelSQL, ModelView):
             if submission.exchange or submission.needs_query:
                 to_flag.append(submission)
                 continue
-            configuration = submission.configuration
-            if configuration not in services:
-                services[configuration] = configuration.get_service()
-            action = services[configuration].cancellation(submission)
+            action = cls._service_of(
+                submission.configuration, services).cancellation(submission)
             if action == 'after' and submission.state == 'pending':
                 to_flag.append(submission)
             elif action in {'cancel', 'after'}:

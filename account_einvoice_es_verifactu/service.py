@@ -119,13 +119,12 @@ class VerifactuService(EinvoiceService):
     def cancellation(self, submission):
         if submission.registered:
             return 'cancel'
-        if submission.generated or submission.documents:
-            # its alta is in the chain: the anulación follows it
-            return 'after' if submission.state == 'pending' else 'cancel'
         if submission.state == 'pending':
-            # issued, its alta left to the next claim (the chain was busy
-            # at posting): the alta is generated and sent, then annulled
+            # issued: its alta (in the chain, or left to the next claim
+            # when the chain was busy at posting) is sent, then annulled
             return 'after'
+        if submission.generated or submission.documents:
+            return 'cancel'
         return 'close'
 
     def reschedule_operation(self, submission):
