@@ -256,17 +256,9 @@ class ArTestCase(SandboxTestCase):
 
 def _print_ticket():
     "Worker: print the token this process gets"
-    from trytond import config
-    config.update_etc(os.environ['TRYTOND_CONFIG'])
-    tools.trytond_setup()
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    database = os.environ['DB_NAME']
-    Pool.start()
-    pool = Pool(database)
-    with Transaction().start(database, 0, readonly=True):
-        pool.init()
+    database, pool = tools.start_pool(os.environ['TRYTOND_CONFIG'])
     from trytond.modules.account_einvoice_ar import ticket
+    from trytond.transaction import Transaction
     with Transaction().start(database, 0) as transaction:
         Configuration = pool.get('account.einvoice.configuration')
         configuration, = Configuration.search(

@@ -41,16 +41,9 @@ def rss_mib():
 
 def report_pending(state):
     "Child process: bulk pending submissions, one cron run; print JSON"
-    from trytond import config
-    config.update_etc(state['config'])
+    tools.start_pool(state['config'])
     from tests.sii_case import bulk_submissions
-    tools.trytond_setup()
     from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    Pool.start()
-    database = os.environ['DB_NAME']
-    with Transaction().start(database, 0, readonly=True):
-        Pool(database).init()
     company = state['company']
     ids = tools.call(bulk_submissions, state['base'], state['configuration'],
         state['pending'], company=company)

@@ -48,15 +48,8 @@ def rss_mib():
 
 def send(state):
     "Child process: one cron run; print JSON figures"
-    from trytond import config
-    config.update_etc(state['config'])
-    tools.trytond_setup()
+    tools.start_pool(state['config'])
     from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    Pool.start()
-    database = os.environ['DB_NAME']
-    with Transaction().start(database, 0, readonly=True):
-        Pool(database).init()
     rss_before = rss_mib()
     started = time.perf_counter()
     tools.run_cron(state['company'])

@@ -488,15 +488,7 @@ class VerifactuChaosTest(VerifactuTestCase):
 
 def work(company):
     "A worker: run the e-invoice cron until killed"
-    from trytond import config
-    config.update_etc(os.environ['TRYTOND_CONFIG'])
-    tools.trytond_setup()
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    database = os.environ['DB_NAME']
-    Pool.start()
-    with Transaction().start(database, 0, readonly=True):
-        Pool(database).init()
+    tools.start_pool(os.environ['TRYTOND_CONFIG'])
     while True:
         try:
             tools.run_cron(company)

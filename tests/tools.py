@@ -38,6 +38,23 @@ def trytond_setup():
     return test_tryton
 
 
+def start_pool(config_path):
+    """In a process of its own (a worker, a benchmark's child): read the
+    trytond configuration file, start the pool of the database DB_NAME;
+    return (database name, pool)"""
+    from trytond import config
+    config.update_etc(config_path)
+    trytond_setup()
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    database = os.environ['DB_NAME']
+    Pool.start()
+    pool = Pool(database)
+    with Transaction().start(database, 0, readonly=True):
+        pool.init()
+    return database, pool
+
+
 def is_postgresql():
     from trytond import backend
     return backend.name == 'postgresql'

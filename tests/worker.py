@@ -17,19 +17,11 @@ def main(argv):
     parser.add_argument('--cron', action='store_true')
     options = parser.parse_args(argv)
 
-    from trytond import config
-    config.update_etc(os.environ['TRYTOND_CONFIG'])
     from tests import tools
-    tools.trytond_setup()
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    database = os.environ['DB_NAME']
-    Pool.start()
-    pool = Pool(database)
-    with Transaction().start(database, 0, readonly=True):
-        pool.init()
+    database, pool = tools.start_pool(os.environ['TRYTOND_CONFIG'])
     if options.cron:
         from trytond import backend
+        from trytond.transaction import Transaction
         with Transaction().start(database, 0, readonly=True):
             Cron = pool.get('ir.cron')
         # trytond-cron calls this every minute and logs what fails; a
