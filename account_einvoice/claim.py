@@ -21,6 +21,7 @@ from trytond import backend
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from . import rows
 from .chain import CONFIGURATION_KEY
 from .chained_claim import ChainedClaim
 from .isolation import isolate, refusal
@@ -122,7 +123,7 @@ class Claim(ChainedClaim):
                     & (table.generated != True),  # noqa: E712
                     order_by=[table.id.asc],
                     limit=self._limit(configuration, service))))
-        submissions = Submission.browse([i for i, in cursor])
+        submissions = rows.browse(Submission, [i for i, in cursor])
         if not submissions:
             return
         refused = self._check(service, submissions)
@@ -135,7 +136,7 @@ class Claim(ChainedClaim):
                         s for s in submissions if s.id not in refused])
         if refused:
             self.reject_locally(
-                Submission.browse(list(refused)), refused)
+                rows.browse(Submission, list(refused)), refused)
 
     def _claim_unchained(self, configuration, service, now):
         Configuration, Submission, Exchange, Outcome = self._models()
@@ -152,7 +153,7 @@ class Claim(ChainedClaim):
         if not ids:
             return []
         self.claims.update(ids)
-        submissions = Submission.browse(ids)
+        submissions = rows.browse(Submission, ids)
 
         if not service.documents:
             to_check = [s for s in submissions if not s.needs_query]
@@ -207,7 +208,7 @@ class Claim(ChainedClaim):
             worker=self.worker,
             record_count=len(chunk))
         exchange.save()
-        Submission.write(chunk, {'exchange': exchange.id})
+        Submission.write_rows(chunk, {'exchange': exchange.id})
         active.add((self.database, exchange.id))
         return Batch(exchange.id, kind, operation, [s.id for s in chunk])
 

@@ -21,6 +21,7 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
+from . import rows
 from .exceptions import RecordError
 from .isolation import isolate, refusal
 from .submission import OPERATIONS
@@ -104,7 +105,8 @@ class Document(ModelSQL, ModelView):
     def current_of(cls, submissions):
         "{submission id: [current documents in order]}"
         result = defaultdict(list)
-        for sub_ids in grouped_slice([s.id for s in submissions]):
+        ids = [s.id for s in submissions]
+        for sub_ids in grouped_slice(ids, rows.IN_SLICE):
             for document in cls.search([
                         ('submission', 'in', list(sub_ids)),
                         ('current', '=', True),
@@ -117,7 +119,7 @@ class Document(ModelSQL, ModelView):
         "Keep the documents for the history; the next claim makes new ones"
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        for sub_ids in grouped_slice(submission_ids):
+        for sub_ids in grouped_slice(submission_ids, rows.IN_SLICE):
             cursor.execute(*table.update(
                     [table.current], [False],
                     where=reduce_ids(table.submission, sub_ids)
@@ -225,7 +227,8 @@ class Document(ModelSQL, ModelView):
         table = Submission.__table__()
         cursor = Transaction().connection.cursor()
         fresh = {}
-        for sub_ids in grouped_slice([s.id for s in submissions]):
+        ids = [s.id for s in submissions]
+        for sub_ids in grouped_slice(ids, rows.IN_SLICE):
             cursor.execute(*table.select(
                     table.id, table.operation,
                     where=reduce_ids(table.id, sub_ids)

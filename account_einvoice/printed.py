@@ -7,7 +7,10 @@ when read, in the reader's language).  Both come from the service's
 ``qr_content`` and ``print_text`` hooks."""
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
 
+from . import rows
 from .service import EinvoiceService
 
 ACCEPTED = {'accepted', 'accepted_with_errors'}
@@ -54,15 +57,39 @@ class Submission(metaclass=PoolMeta):
     __name__ = 'account.einvoice.submission'
 
     @classmethod
-    def write(cls, *args):
-        super().write(*args)
+    def _values_written(cls, args):
+        "Update the QR of the invoices whose state args changed"
+        super()._values_written(args)
         changed = []
         actions = iter(args)
         for records, values in zip(actions, actions):
             if values.get('state') in ACCEPTED | {'cancelled'}:
-                changed.extend(records)
+                changed.extend(int(r) for r in records)
+        changed = cls._shown_on_invoice(changed)
         if changed:
-            cls._update_invoice_qr(cls.browse(changed))
+            cls._update_invoice_qr(rows.browse(cls, changed))
+
+    @classmethod
+    def _shown_on_invoice(cls, ids):
+        """The submissions among ids whose invoice prints their outcome:
+        cancelled, or of a service printing a QR (read in bulk: most print
+        nothing)"""
+        Configuration = Pool().get('account.einvoice.configuration')
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        prints_qr, result = {}, []
+        for sub_ids in grouped_slice(ids, rows.IN_SLICE):
+            cursor.execute(*table.select(
+                    table.id, table.configuration, table.state,
+                    where=reduce_ids(table.id, sub_ids)))
+            for id_, configuration_id, state in cursor:
+                if configuration_id not in prints_qr:
+                    service = Configuration(configuration_id).get_service()
+                    prints_qr[configuration_id] = (type(service).qr_content
+                        is not EinvoiceService.qr_content)
+                if state == 'cancelled' or prints_qr[configuration_id]:
+                    result.append(id_)
+        return result
 
     @classmethod
     def _update_invoice_qr(cls, submissions, services=None):

@@ -33,7 +33,7 @@ from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from . import transport
+from . import rows, transport
 from .claim import CLAIM_RETRIES, Claim
 from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
@@ -130,7 +130,7 @@ class Processor(Claim, Recovery):
                     'message': message,
                     })
         if to_write:
-            Submission.write(*to_write)
+            Submission.write_rows(*to_write)
             Outcome.log(outcomes)
 
     # -- Call ------------------------------------------------------------
@@ -141,7 +141,7 @@ class Processor(Claim, Recovery):
         configuration = Configuration(self.configuration_id)
         service = configuration.get_service()
         exchange = Exchange(batch.exchange)
-        submissions = Submission.browse(batch.submissions)
+        submissions = rows.browse(Submission, batch.submissions)
         called = False
         response = None
         request = None
@@ -344,6 +344,15 @@ class Processor(Claim, Recovery):
         row = cursor.fetchone()
         return bool(row) and row[0] == 'in_flight' and row[1] == self.worker
 
+    def _members(self, exchange_id):
+        "The submissions linked to the exchange"
+        _, Submission, _, _ = self._models()
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id,
+                where=table.exchange == exchange_id, order_by=[table.id]))
+        return rows.browse(Submission, [i for i, in cursor])
+
     def _late(self, exchange_id, response, note):
         _, _, Exchange, _ = self._models()
         exchange = Exchange(exchange_id)
@@ -382,7 +391,7 @@ class Processor(Claim, Recovery):
 
         base = option('retry_delay', 60)
         maximum = option('retry_delay_max', 6 * 3600)
-        submissions = Submission.search([('exchange', '=', batch.exchange)])
+        submissions = self._members(batch.exchange)
         by_attempts = defaultdict(list)
         for submission in submissions:
             next_attempt = (retry_at or now + backoff(
@@ -404,7 +413,7 @@ class Processor(Claim, Recovery):
                 values['needs_query'] = True
             to_write.extend((members, values))
         if to_write:
-            Submission.write(*to_write)
+            Submission.write_rows(*to_write)
         Outcome.log([{
                     'exchange': exchange.id,
                     'submission': s.id,
@@ -427,7 +436,7 @@ class Processor(Claim, Recovery):
                     'account_einvoice.msg_exchange_late_answer'))
             return
         exchange = Exchange(batch.exchange)
-        submissions = Submission.search([('exchange', '=', batch.exchange)])
+        submissions = self._members(batch.exchange)
         early = {}
         if batch.kind == 'query':
             early = self._too_early(exchange, submissions, outcomes)
@@ -489,7 +498,7 @@ class Processor(Claim, Recovery):
         if renewed:
             Pool().get('account.einvoice.document').supersede(renewed)
         if to_write:
-            Submission.write(*to_write)
+            Submission.write_rows(*to_write)
         Outcome.log(outcome_rows)
         exchange.state = 'done'
         exchange.response = response.content
@@ -514,7 +523,7 @@ class Processor(Claim, Recovery):
         for attempt in range(CLAIM_RETRIES):
             try:
                 keys = {s.chain.key if s.chain else None
-                    for s in Submission.browse(submission_ids)}
+                    for s in rows.browse(Submission, submission_ids)}
                 Chain.hold(self.configuration_id, keys, until)
                 transaction.commit()
                 return

@@ -23,6 +23,7 @@ from trytond.i18n import gettext
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
+from . import rows
 from .submission import backoff
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class Recovery:
         table = Exchange.__table__()
         cursor = Transaction().connection.cursor()
         last_sent = {}
-        for sub_ids in grouped_slice(candidates):
+        for sub_ids in grouped_slice(candidates, rows.IN_SLICE):
             cursor.execute(*outcome.join(table,
                     condition=outcome.exchange == table.id).select(
                     outcome.submission, table.sent, table.started,

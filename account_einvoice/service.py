@@ -136,6 +136,15 @@ class EinvoiceService:
         and claimed again shortly (within the ``defer_wait`` seconds of a
         run) or by the next run."""
 
+    def prepare_at_posting(self, submissions):
+        """{submission id: text} computed when the invoices are posted,
+        kept on the submissions (``prepared``) for check and
+        build_request: what cannot change once posted (e.g. the record of
+        the invoice), so reporting need not read the invoices again.  It
+        must not raise for one bad invoice: leave it out (the claim
+        refuses it with its message).  Cleared when staff reschedule."""
+        return {}
+
     def build_request(self, submissions, operation):
         """Return a Request for submissions; operation is 'register',
         'modify' or 'cancel'.  A record that cannot be built raises (a

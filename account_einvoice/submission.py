@@ -12,7 +12,9 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
-from .exceptions import PostingError, SubmissionError
+from . import rows
+from .exceptions import PostingError, ServiceFailure, SubmissionError
+from .isolation import NOT_RECORD_FAULTS
 from .local_message import LocalMessage, render, stored_values
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,9 @@ class Submission(ModelSQL, ModelView):
             ('warned', "Warned"),
             ('missed', "Missed"),
             ], "Deadline Notice", readonly=True)
+    prepared = fields.Text("Prepared at Posting", readonly=True,
+        help="What the service computed when the invoice was posted to "
+        "report it later; computed again when it is rescheduled.")
     outcomes = fields.One2Many(
         'account.einvoice.exchange.outcome', 'submission', "History",
         readonly=True, order=[('id', 'DESC')])
@@ -187,6 +192,32 @@ class Submission(ModelSQL, ModelView):
     def set_message(cls, submissions, name, value):
         "Store a text as it is, or a LocalMessage by reference"
         cls.write(submissions, stored_values(value))
+
+    @classmethod
+    def write_rows(cls, *args):
+        """Write the framework's bookkeeping of (submissions, values)
+        pairs in bulk (see :mod:`.rows`): no validation, triggers or
+        per-record reads; a message is stored as set_message does"""
+        pairs = []
+        actions = iter(args)
+        for records, values in zip(actions, actions):
+            values = dict(values)
+            if 'message' in values:
+                values.update(stored_values(values.pop('message')))
+            pairs.extend((records, values))
+        rows.update(cls, *pairs)
+        cls._values_written(args)
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        cls._values_written(args)
+
+    @classmethod
+    def _values_written(cls, args):
+        """Hook called with the (submissions, values) pairs written by
+        write or write_rows: what depends on them (the printed invoice,
+        a number on the invoice) is updated here"""
 
     @classmethod
     def search_message(cls, name, clause):
@@ -306,7 +337,37 @@ class Submission(ModelSQL, ModelView):
         submissions = cls.create(vlist)
         cls._set_deadlines(submissions, services)
         cls.generate_queued(submissions, services)
+        cls._prepare_at_posting(submissions, services)
         return submissions
+
+    @classmethod
+    def _prepare_at_posting(cls, submissions, services):
+        """Keep what each service computes now for reporting later (what
+        posting fixed): the claim then reads it instead of the invoices.
+        What fails is left to the claim, which computes it again."""
+        by_configuration = {}
+        for submission in submissions:
+            by_configuration.setdefault(
+                submission.configuration, []).append(submission)
+        to_write = []
+        for configuration, members in by_configuration.items():
+            service = cls._service_of(configuration, services)
+            try:
+                prepared = service.prepare_at_posting(members)
+            except ServiceFailure:
+                continue
+            except NOT_RECORD_FAULTS:
+                raise
+            except Exception:
+                logger.exception("e-invoice records of %s submissions left "
+                    "to the claim", len(members))
+                continue
+            for submission in members:
+                if prepared.get(submission.id):
+                    to_write.extend(([submission],
+                            {'prepared': prepared[submission.id]}))
+        if to_write:
+            cls.write_rows(*to_write)
 
     @classmethod
     def _set_deadlines(cls, submissions, services=None):
@@ -424,6 +485,7 @@ class Submission(ModelSQL, ModelView):
                         'next_attempt': None,
                         'last_error': None,
                         'deadline_notice': None,
+                        'prepared': None,
                         **cls.new_documents(),
                         }))
         if to_write:

@@ -4,6 +4,7 @@
 import re
 
 from trytond.model import fields
+from trytond.modules.account_einvoice import rows
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
@@ -86,15 +87,15 @@ class Submission(metaclass=PoolMeta):
         return 0
 
     @classmethod
-    def write(cls, *args):
-        super().write(*args)
+    def _values_written(cls, args):
+        super()._values_written(args)
         changed = []
         actions = iter(args)
         for records, values in zip(actions, actions):
             if values.keys() & {'state', 'reference', 'ar_cae_due_date'}:
-                changed.extend(records)
+                changed.extend(int(r) for r in records)
         if changed:
-            cls._ar_update_invoices(cls.browse(changed))
+            cls._ar_update_invoices(rows.browse(cls, changed))
 
     @classmethod
     def _ar_update_invoices(cls, submissions):

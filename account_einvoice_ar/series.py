@@ -8,6 +8,7 @@ from sql.aggregate import Count, Max
 
 from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
+from trytond.modules.account_einvoice import rows
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
@@ -166,7 +167,7 @@ class Series(ModelSQL, ModelView):
         by_key = {(s.pos.company.id, s.chain_key): s.id for s in series}
         companies = list({c for c, _ in by_key})
         keys = list({k for _, k in by_key})
-        for sub_keys in grouped_slice(keys):
+        for sub_keys in grouped_slice(keys, rows.IN_SLICE):
             cursor.execute(*chain
                 .join(configuration,
                     condition=chain.configuration == configuration.id)

@@ -18,6 +18,7 @@ Addresses
     the official path (e.g. ``https://127.0.0.1:8443/pruebas``).
 """
 import datetime as dt
+import json
 import time
 from collections import defaultdict
 from urllib.parse import urlsplit, urlunsplit
@@ -27,7 +28,7 @@ from sql import Null
 
 from trytond import config
 from trytond.i18n import gettext
-from trytond.modules.account_einvoice import schema, transport
+from trytond.modules.account_einvoice import rows, schema, transport
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
 from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.modules.account_einvoice.service import (
@@ -185,7 +186,8 @@ class SIIService(EinvoiceService):
         table = Submission.__table__()
         cursor = Transaction().connection.cursor()
         invoice_ids = {}
-        for sub_ids in grouped_slice([s.id for s in submissions]):
+        ids = [s.id for s in submissions]
+        for sub_ids in grouped_slice(ids, rows.IN_SLICE):
             cursor.execute(*table.select(table.id, table.invoice,
                     where=reduce_ids(table.id, sub_ids)))
             invoice_ids.update(cursor)
@@ -195,9 +197,56 @@ class SIIService(EinvoiceService):
             for submission, invoice in zip(chunk, invoices):
                 yield submission, SIIInvoice(invoice)
 
+    def prepare_at_posting(self, submissions):
+        """The record of each posted invoice, with the titular's NIF and
+        the key AEAT holds it by: the claim appends it as it is"""
+        nif = self._titular_nif()
+        if not nif:
+            return {}
+        result = {}
+        scratch = etree.Element('scratch', nsmap=NSMAP)
+        to_prepare = [s for s in submissions if s.operation != 'cancel']
+        for submission, facts in self._facts(to_prepare):
+            if facts.errors:
+                continue
+            record = builder.registro(scratch, facts, nif)
+            scratch.remove(record)
+            result[submission.id] = json.dumps({
+                    'nif': nif,
+                    'key': self.record_key(facts, nif),
+                    'record': etree.tostring(record, encoding='unicode'),
+                    })
+        return result
+
+    @staticmethod
+    def _stored_records(submissions, nif):
+        """{submission id: (key, element)} of the records prepared at
+        posting for this titular"""
+        Submission = Pool().get('account.einvoice.submission')
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        parser = schema.safe_parser()
+        result = {}
+        ids = [s.id for s in submissions]
+        for sub_ids in grouped_slice(ids, rows.IN_SLICE):
+            cursor.execute(*table.select(table.id, table.prepared,
+                    where=reduce_ids(table.id, sub_ids)
+                    & (table.prepared != Null)))
+            for id_, text in cursor:
+                try:
+                    stored = json.loads(text)
+                    if stored['nif'] != nif:
+                        continue
+                    result[id_] = (stored['key'], etree.fromstring(
+                            stored['record'].encode(), parser))
+                except (ValueError, KeyError, TypeError, etree.XMLSyntaxError):
+                    # not ours any more: computed again from the invoice
+                    continue
+        return result
+
     def check(self, submissions):
         """Refuse what AEAT would refuse for sure; keep the records built
-        on the way for build_request"""
+        on the way (or prepared at posting) for build_request"""
         result = {}
         database = Transaction().database.name
         nif = self._titular_nif()
@@ -205,6 +254,11 @@ class SIIService(EinvoiceService):
         _expire_prepared()
         scratch = etree.Element('scratch', nsmap=NSMAP)
         to_check = [s for s in submissions if s.operation != 'cancel']
+        if nif:
+            stored = self._stored_records(to_check, nif)
+            for id_, (key, record) in stored.items():
+                _prepared[(database, id_)] = (now, key, record)
+            to_check = [s for s in to_check if s.id not in stored]
         for submission, facts in self._facts(to_check):
             if facts.errors:
                 # rendered in the language of whoever reads it

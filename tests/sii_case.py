@@ -170,10 +170,12 @@ def create_invoice(base, lines, party='es', type_='out', date=None,
     return invoice
 
 
-def bulk_submissions(base, configuration, count, party='plain'):
+def bulk_submissions(base, configuration, count, party='plain',
+        prepare=False):
     """count numbered customer invoices (no lines: not subject, 0.00) with
     pending submissions, copied in SQL from one invoice (posting is not
-    what is measured); return the invoice ids"""
+    what is measured); prepare: with what posting prepares (the records);
+    return the invoice ids"""
     import datetime as dt
 
     from sql import Column
@@ -225,6 +227,14 @@ def bulk_submissions(base, configuration, count, party='plain'):
                     [i, base['company'], configuration, 'pending',
                         'register', False, False, False, 0, 0, now]
                     for i in ids[start:start + 500]]))
+    if prepare:
+        cursor.execute(*submission.select(submission.id,
+                where=submission.invoice.in_(ids) if len(ids) < 1000
+                else submission.invoice >= ids[0]))
+        submission_ids = [i for i, in cursor]
+        for start in range(0, len(submission_ids), 200):
+            Submission._prepare_at_posting(Submission.browse(
+                    submission_ids[start:start + 200]), {})
     return ids
 
 

@@ -164,7 +164,30 @@ class SIIFlowTest(SIITestCase):
         record = etree.fromstring(payload.split('\n', 1)[1])
         self.assertEqual(texts(record, 'ImporteTotal'), ['121.00'])
 
-    def test_untagged_zero_tax_refused_locally(self):
+    def test_record_prepared_at_posting(self):
+        """The record is built when the invoice is posted and sent as it
+        was then: a later rename of the customer does not change it"""
+        from trytond.pool import Pool
+        party = self.new_party("Cliente Al Contabilizar SA",
+            ('es_vat', GOOD_NIF))
+        invoice = self.post([('100', ['iva21'], None)], party=party)
+
+        def rename(name):
+            Party = Pool().get('party.party')
+            Party.write([Party(party)], {'name': name})
+
+        def prepared():
+            Submission = Pool().get('account.einvoice.submission')
+            submission, = Submission.search([('invoice', '=', invoice)])
+            return submission.prepared
+        self.assertIn("Cliente Al Contabilizar SA",
+            tools.call(prepared, commit=False))
+        tools.call(rename, "Cliente Renombrado SA", company=self.company)
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(texts(self.record_xml(invoice), 'NombreRazon'),
+            ["Cliente Al Contabilizar SA"])
+
         "A 0% tax without SII key is refused with its name"
         invoice = self.post([('100', ['untagged0'], None)])
         other = self.post([('100', ['iva21'], None)])
