@@ -147,16 +147,20 @@ class Claim(ChainedClaim):
         if service.documents:
             where &= (table.generated == True)  # noqa: E712
         cursor.execute(*self._lockable(table.select(
-                    table.id, where=where, order_by=[table.id.asc],
+                    table.id, table.needs_query, table.operation,
+                    where=where, order_by=[table.id.asc],
                     limit=self._limit(configuration, service))))
-        ids = [i for i, in cursor]
-        if not ids:
+        claimed = cursor.fetchall()
+        needs_query = {i: bool(q) for i, q, _ in claimed}
+        operations = {i: o for i, _, o in claimed}
+        if not needs_query:
             return []
+        ids = list(needs_query)
         self.claims.update(ids)
         submissions = rows.browse(Submission, ids)
 
         if not service.documents:
-            to_check = [s for s in submissions if not s.needs_query]
+            to_check = [s for s in submissions if not needs_query[s.id]]
             refused = self._check(service, to_check) if to_check else {}
             if refused:
                 self.reject_locally(
@@ -167,10 +171,10 @@ class Claim(ChainedClaim):
         resend = service.recovery == 'resend'
         groups = defaultdict(list)
         for submission in submissions:
-            if submission.needs_query and not resend:
+            if needs_query[submission.id] and not resend:
                 key = ('query', None, service.batch_key(submission))
             else:
-                key = ('send', submission.operation,
+                key = ('send', operations[submission.id],
                     service.batch_key(submission))
             groups[key].append(submission)
 

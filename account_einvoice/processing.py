@@ -436,7 +436,9 @@ class Processor(Claim, Recovery):
                     'account_einvoice.msg_exchange_late_answer'))
             return
         exchange = Exchange(batch.exchange)
-        submissions = self._members(batch.exchange)
+        submissions = rows.read(Submission,
+            ['operation', 'cancel_requested', 'registered'],
+            lambda t: t.exchange == batch.exchange)
         early = {}
         if batch.kind == 'query':
             early = self._too_early(exchange, submissions, outcomes)
@@ -478,7 +480,7 @@ class Processor(Claim, Recovery):
                     outcome.state, outcome.code, outcome.message,
                     outcome.reference)
             states[row_state] += 1
-            groups[tuple(sorted(values.items()))].append(submission)
+            groups[tuple(sorted(values.items()))].append(submission.id)
             outcome_rows.append({
                     'exchange': exchange.id,
                     'submission': submission.id,
@@ -494,7 +496,7 @@ class Processor(Claim, Recovery):
             values = dict(values)
             to_write.extend((members, values))
             if values.get('generated') is False:
-                renewed.extend(s.id for s in members)
+                renewed.extend(members)
         if renewed:
             Pool().get('account.einvoice.document').supersede(renewed)
         if to_write:

@@ -130,10 +130,10 @@ class SIIService(EinvoiceService):
     def batch_key(self, submission):
         if submission.id not in self._keys:
             self._load_keys(submission)
-        book, period = self._keys[submission.id]
-        if submission.needs_query:
+        book, period, needs_query, operation = self._keys[submission.id]
+        if needs_query:
             return (book, period, QUERY)
-        return (book, TIPO[submission.operation])
+        return (book, TIPO[operation])
 
     def limit(self, key):
         if key[-1] == QUERY:
@@ -154,21 +154,24 @@ class SIIService(EinvoiceService):
         cursor.execute(*table.join(invoice,
                 condition=table.invoice == invoice.id).select(
                 table.id, invoice.type, invoice.accounting_date,
-                invoice.invoice_date,
+                invoice.invoice_date, table.needs_query, table.operation,
                 where=(table.configuration == self.configuration.id)
                 & (table.state == 'pending')
                 & (table.exchange == Null)))
-        for id_, type_, accounting_date, invoice_date in cursor:
+        for (id_, type_, accounting_date, invoice_date, needs_query,
+                operation) in cursor:
             date = accounting_date or invoice_date
             if isinstance(date, str):
                 date = dt.date.fromisoformat(date[:10])
             self._keys[id_] = (
                 'emitidas' if type_ == 'out' else 'recibidas',
-                (str(date.year), '%02d' % date.month))
+                (str(date.year), '%02d' % date.month),
+                bool(needs_query), operation)
         if submission.id not in self._keys:
             invoice = submission.invoice
             self._keys[submission.id] = (
-                book_of(invoice), period_of(invoice))
+                book_of(invoice), period_of(invoice),
+                submission.needs_query, submission.operation)
 
     @staticmethod
     def _first_invoice(submissions):
@@ -220,29 +223,32 @@ class SIIService(EinvoiceService):
 
     @staticmethod
     def _stored_records(submissions, nif):
-        """{submission id: (key, element)} of the records prepared at
-        posting for this titular"""
+        """({submission id: operation}, {submission id: (key, element)} of
+        the records prepared at posting for this titular), read in bulk"""
         Submission = Pool().get('account.einvoice.submission')
         table = Submission.__table__()
         cursor = Transaction().connection.cursor()
         parser = schema.safe_parser()
-        result = {}
+        operations, records = {}, {}
         ids = [s.id for s in submissions]
         for sub_ids in grouped_slice(ids, rows.IN_SLICE):
-            cursor.execute(*table.select(table.id, table.prepared,
-                    where=reduce_ids(table.id, sub_ids)
-                    & (table.prepared != Null)))
-            for id_, text in cursor:
+            cursor.execute(*table.select(
+                    table.id, table.operation, table.prepared,
+                    where=reduce_ids(table.id, sub_ids)))
+            for id_, operation, text in cursor:
+                operations[id_] = operation
+                if not text or not nif or operation == 'cancel':
+                    continue
                 try:
                     stored = json.loads(text)
                     if stored['nif'] != nif:
                         continue
-                    result[id_] = (stored['key'], etree.fromstring(
+                    records[id_] = (stored['key'], etree.fromstring(
                             stored['record'].encode(), parser))
                 except (ValueError, KeyError, TypeError, etree.XMLSyntaxError):
                     # not ours any more: computed again from the invoice
                     continue
-        return result
+        return operations, records
 
     def check(self, submissions):
         """Refuse what AEAT would refuse for sure; keep the records built
@@ -253,12 +259,11 @@ class SIIService(EinvoiceService):
         now = time.monotonic()
         _expire_prepared()
         scratch = etree.Element('scratch', nsmap=NSMAP)
-        to_check = [s for s in submissions if s.operation != 'cancel']
-        if nif:
-            stored = self._stored_records(to_check, nif)
-            for id_, (key, record) in stored.items():
-                _prepared[(database, id_)] = (now, key, record)
-            to_check = [s for s in to_check if s.id not in stored]
+        operations, stored = self._stored_records(submissions, nif)
+        for id_, (key, record) in stored.items():
+            _prepared[(database, id_)] = (now, key, record)
+        to_check = [s for s in submissions
+            if operations.get(s.id) != 'cancel' and s.id not in stored]
         for submission, facts in self._facts(to_check):
             if facts.errors:
                 # rendered in the language of whoever reads it
