@@ -135,4 +135,4 @@ class Submission(metaclass=PoolMeta):
                             'invoice_report_format': None,
                             }))
         if to_write:
-            Invoice.write(*to_write)
+            rows.update(Invoice, *to_write)

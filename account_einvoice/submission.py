@@ -14,7 +14,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from . import rows
 from .exceptions import PostingError, ServiceFailure, SubmissionError
-from .isolation import NOT_RECORD_FAULTS
+from .isolation import isolate
 from .local_message import LocalMessage, render, stored_values
 
 logger = logging.getLogger(__name__)
@@ -353,15 +353,16 @@ class Submission(ModelSQL, ModelView):
         for configuration, members in by_configuration.items():
             service = cls._service_of(configuration, services)
             try:
-                prepared = service.prepare_at_posting(members)
+                results, failures = isolate(
+                    service.prepare_at_posting, members)
             except ServiceFailure:
                 continue
-            except NOT_RECORD_FAULTS:
-                raise
-            except Exception:
-                logger.exception("e-invoice records of %s submissions left "
-                    "to the claim", len(members))
-                continue
+            if failures:
+                logger.info("e-invoice records of %s submissions left to "
+                    "the claim", len(failures))
+            prepared = {}
+            for result in results:
+                prepared.update(result)
             for submission in members:
                 if prepared.get(submission.id):
                     to_write.extend(([submission],

@@ -122,4 +122,4 @@ class Submission(metaclass=PoolMeta):
                 continue
             to_write.extend(([invoice], values))
         if to_write:
-            Invoice.write(*to_write)
+            rows.update(Invoice, *to_write)

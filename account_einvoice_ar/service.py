@@ -28,7 +28,7 @@ import threading
 import weakref
 
 from trytond.i18n import gettext
-from trytond.modules.account_einvoice import schema, transport
+from trytond.modules.account_einvoice import rows, schema, transport
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
 from trytond.modules.account_einvoice.service import EinvoiceService, Request
 from trytond.pool import Pool
@@ -281,10 +281,11 @@ class WSFEService(EinvoiceService):
             to_write.extend(([submission.invoice], {
                         'ar_voucher_number': last,
                         }))
-        Invoice.write(*to_write)
+        # trusted values on posted invoices, thousands at a time
+        rows.update(Invoice, *to_write)
         Chain.write([chain], {'last_sequence': last})
         if any(s.ar_resync for s in ready):
-            Submission.write(ready, {'ar_resync': False})
+            Submission.write_rows(ready, {'ar_resync': False})
         return ready
 
     # -- requests --------------------------------------------------------

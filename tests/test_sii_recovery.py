@@ -243,8 +243,10 @@ class SIIRecoveryTest(SIITestCase):
         with tools.transaction():
             Submission = Pool().get('account.einvoice.submission')
             submission, = Submission.search([('invoice', '=', invoice)])
+            # as a reschedule: the record is built again from the data
             Submission.write([submission], {
-                    'state': 'pending', 'operation': 'modify'})
+                    'state': 'pending', 'operation': 'modify',
+                    'prepared': None})
 
     def test_query_asks_for_each_record(self):
         "Queries ask for one record each: no page is left unread"
