@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from sql import Null
@@ -54,12 +54,16 @@ class Claim(ChainedClaim):
         transaction = Transaction()
         for attempt in range(CLAIM_RETRIES):
             transaction.commit()
+            claims = Counter(self.claims)
             try:
                 return self._claim()
             except backend.DatabaseOperationalError:
                 # A concurrent process committed rows we tried to lock
                 # after our snapshot; start again from a new one.
                 transaction.rollback()
+                # what was rolled back was not claimed: it must not count
+                # towards the claims a run may make of a submission
+                self.claims = claims
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         logger.warning("could not claim submissions after %s attempts",
             CLAIM_RETRIES)
