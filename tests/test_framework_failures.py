@@ -1,6 +1,7 @@
 """Framework: failures are classified, nothing is lost or sent twice."""
 import datetime as dt
 
+from tests import tools
 from tests.framework_case import FrameworkTestCase
 
 
@@ -210,3 +211,32 @@ class FailureTest(FrameworkTestCase):
         after = (schema._wsdl_client.cache_info().misses,
             schema._xml_schema.cache_info().misses)
         self.assertEqual(before, after)
+
+    def test_rolled_back_claims_do_not_count(self):
+        """Claims the database rolls back (a concurrent sender committed
+        first) do not count towards the claims a run may make of a
+        submission: it is still sent in that run, once"""
+        from trytond import backend
+        from trytond.modules.account_einvoice.processing import Processor
+        from trytond.pool import Pool
+        invoice, = self.post()
+
+        class Contended(Processor):
+            "Claims rolled back three times, as by a busy other sender"
+            rollbacks = 3
+
+            def _claim_unchained(self, *args):
+                batches = super()._claim_unchained(*args)
+                if Contended.rollbacks:
+                    Contended.rollbacks -= 1
+                    raise backend.DatabaseOperationalError(
+                        "could not serialize access")
+                return batches
+
+        def run():
+            Configuration = Pool().get('account.einvoice.configuration')
+            Contended(Configuration(self.configuration)).run()
+        tools.call(run, company=self.company)
+        self.assertEqual(Contended.rollbacks, 0)
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(self.sent_count(invoice), 1)
