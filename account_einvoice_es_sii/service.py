@@ -144,7 +144,8 @@ class SIIService(EinvoiceService):
         return super().limit(key)
 
     def _load_keys(self, submission):
-        "(book, period) of every pending submission, in one query"
+        """(book, period, needs_query, operation) of the pending
+        submissions from this one on (claims go in id order), in one query"""
         pool = Pool()
         Submission = pool.get('account.einvoice.submission')
         Invoice = pool.get('account.invoice')
@@ -157,7 +158,9 @@ class SIIService(EinvoiceService):
                 invoice.invoice_date, table.needs_query, table.operation,
                 where=(table.configuration == self.configuration.id)
                 & (table.state == 'pending')
-                & (table.exchange == Null)))
+                & (table.exchange == Null)
+                & (table.id >= submission.id),
+                order_by=[table.id.asc], limit=self.batch_limit))
         for (id_, type_, accounting_date, invoice_date, needs_query,
                 operation) in cursor:
             date = accounting_date or invoice_date
