@@ -16,6 +16,11 @@ from .service import EinvoiceService
 ACCEPTED = {'accepted', 'accepted_with_errors'}
 
 
+def _prints_qr(service):
+    "Whether the service puts a QR on the printed invoice"
+    return type(service).qr_content is not EinvoiceService.qr_content
+
+
 class Invoice(metaclass=PoolMeta):
     __name__ = 'account.invoice'
 
@@ -85,8 +90,7 @@ class Submission(metaclass=PoolMeta):
             for id_, configuration_id, state in cursor:
                 if configuration_id not in prints_qr:
                     service = Configuration(configuration_id).get_service()
-                    prints_qr[configuration_id] = (type(service).qr_content
-                        is not EinvoiceService.qr_content)
+                    prints_qr[configuration_id] = _prints_qr(service)
                 if state == 'cancelled' or prints_qr[configuration_id]:
                     result.append(id_)
         return result
@@ -110,9 +114,8 @@ class Submission(metaclass=PoolMeta):
                 service = (known.get(configuration.id)
                     or configuration.get_service())
                 # most services print no QR: skip their records cheaply
-                services[configuration.id] = service if (
-                    type(service).qr_content
-                    is not EinvoiceService.qr_content) else None
+                services[configuration.id] = (
+                    service if _prints_qr(service) else None)
             service = services[configuration.id]
             if service is None:
                 continue

@@ -210,19 +210,24 @@ class SIIService(EinvoiceService):
         if not nif:
             return {}
         result = {}
-        scratch = etree.Element('scratch', nsmap=NSMAP)
         to_prepare = [s for s in submissions if s.operation != 'cancel']
         for submission, facts in self._facts(to_prepare):
             if facts.errors:
                 continue
-            record = builder.registro(scratch, facts, nif)
-            scratch.remove(record)
+            key, record = self._record(facts, nif)
             result[submission.id] = json.dumps({
                     'nif': nif,
-                    'key': self.record_key(facts, nif),
+                    'key': key,
                     'record': etree.tostring(record, encoding='unicode'),
                     })
         return result
+
+    def _record(self, facts, nif):
+        "(the key AEAT holds it by, the registro of facts in no body)"
+        scratch = etree.Element('scratch', nsmap=NSMAP)
+        record = builder.registro(scratch, facts, nif)
+        scratch.remove(record)
+        return self.record_key(facts, nif), record
 
     @staticmethod
     def _stored_records(submissions, nif):
@@ -261,7 +266,6 @@ class SIIService(EinvoiceService):
         nif = self._titular_nif()
         now = time.monotonic()
         _expire_prepared()
-        scratch = etree.Element('scratch', nsmap=NSMAP)
         operations, stored = self._stored_records(submissions, nif)
         for id_, (key, record) in stored.items():
             _prepared[(database, id_)] = (now, key, record)
@@ -274,10 +278,8 @@ class SIIService(EinvoiceService):
                     if len(facts.errors) == 1
                     else LocalMessage.lines(facts.errors))
             elif nif:
-                record = builder.registro(scratch, facts, nif)
-                scratch.remove(record)
                 _prepared[(database, submission.id)] = (
-                    now, self.record_key(facts, nif), record)
+                    now, *self._record(facts, nif))
         return result
 
     # -- requests ----------------------------------------------------------
@@ -341,8 +343,7 @@ class SIIService(EinvoiceService):
             ids[self.record_key(facts, nif)].append(submission.id)
             operations[submission.id] = submission.operation
             if submission.operation != 'cancel':
-                scratch = etree.Element('scratch')
-                record = builder.registro(scratch, facts, nif)
+                _, record = self._record(facts, nif)
                 expected[submission.id] = builder.fingerprint(
                     record.find(LR(conf['factura'])))
             single = facts
@@ -575,8 +576,7 @@ class SIIService(EinvoiceService):
                             date=exchange.started) + '\n'
                         + _pretty(idf.getparent()))
         facts = SIIInvoice(invoice)
-        scratch = etree.Element('scratch', nsmap=NSMAP)
-        record = builder.registro(scratch, facts, nif)
+        _, record = self._record(facts, nif)
         text = gettext('account_einvoice_es_sii.msg_payload_preview')
         if facts.errors:
             text += '\n' + '\n'.join(str(e) for e in facts.errors)
