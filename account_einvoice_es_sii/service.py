@@ -37,8 +37,8 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
-from . import builder
-from .builder import BOOKS, LR, NSMAP, RC, R, S
+from . import answers, builder
+from .builder import BOOKS, LR, NSMAP, RC, R
 from .facts import SIIInvoice, book_of, number_of, period_of, sii_date
 from .identification import company_nif, identify
 
@@ -437,50 +437,18 @@ class SIIService(EinvoiceService):
             raise ServiceFailure('unknown', f"unexpected answer {body.tag}")
         csv = body.findtext(R('CSV'))
         ids = context['ids']
-        answers = defaultdict(list)
+        by_key = defaultdict(list)
         for line in body.iterfind(R('RespuestaLinea')):
             key = builder.answer_key(line.find(R('IDFactura')))
             if key in ids:
-                answers[key].append(self._line(line, csv, context))
+                by_key[key].append(answers.line_outcome(line, csv, context))
         outcomes = {}
-        for key, found in answers.items():
+        for key, found in by_key.items():
             if len(found) > len(ids[key]):
                 # listed more often than sent: one answer only if they agree
-                found = [_agreed(found)] * len(ids[key])
+                found = [answers.agreed(found)] * len(ids[key])
             outcomes.update(zip(ids[key], found))
         return outcomes
-
-    @staticmethod
-    def _line(line, csv, context):
-        "The Outcome of one RespuestaLinea"
-        cancel = context['cancel']
-        status = line.findtext(R('EstadoRegistro'))
-        code = line.findtext(R('CodigoErrorRegistro'))
-        message = line.findtext(R('DescripcionErrorRegistro'))
-        if status in {'Correcto', 'AceptadoConErrores'}:
-            if not csv:
-                return Outcome('unknown', code, gettext(
-                        'account_einvoice_es_sii.msg_answer_incomplete',
-                        missing='CSV'))
-            state = ('accepted' if status == 'Correcto'
-                else 'accepted_with_errors')
-            return Outcome(state, code, message, reference=csv)
-        if status != 'Incorrecto':
-            return Outcome('unknown', code, gettext(
-                    'account_einvoice_es_sii.msg_answer_incomplete',
-                    missing='EstadoRegistro'))
-        if cancel and code in {'3001', '3002'}:
-            # already cancelled, or AEAT does not hold it at all
-            return Outcome('cancelled', code, message,
-                reference=line.findtext(R('CSV')))
-        if not cancel and code == '3000':
-            # AEAT holds it already: ask what exactly
-            return Outcome('unknown', code, message)
-        if context['modify'] and code in {'3001', '3002'}:
-            # nothing (valid) to modify: it must be registered again
-            return Outcome('rejected', code, message,
-                values={'registered': False})
-        return Outcome('rejected', code, message)
 
     def parse_query(self, request, response):
         body = response.body
@@ -508,40 +476,13 @@ class SIIService(EinvoiceService):
         for item in body.iterfind(RC(conf['item'])):
             key = builder.answer_key(item.find(RC('IDFactura')))
             for submission_id in context['ids'].get(key, []):
-                held[submission_id].append(self._held(
+                held[submission_id].append(answers.held_outcome(
                         item, conf, operations[submission_id],
                         context['expected'].get(submission_id)))
         for submission_id, found in held.items():
             # listed twice: one answer only if they agree
-            outcomes[submission_id] = _agreed(found)
+            outcomes[submission_id] = answers.agreed(found)
         return outcomes
-
-    @staticmethod
-    def _held(item, conf, operation, expected):
-        "The outcome of one record AEAT holds"
-        state = item.find(RC('EstadoFactura'))
-        status = state.findtext(RC('EstadoRegistro')) if (
-            state is not None) else None
-        if status not in {'Correcta', 'AceptadaConErrores', 'Anulada'}:
-            return Outcome('unknown', message=gettext(
-                    'account_einvoice_es_sii.msg_answer_incomplete',
-                    missing='EstadoRegistro'))
-        code = state.findtext(RC('CodigoErrorRegistro'))
-        message = state.findtext(RC('DescripcionErrorRegistro'))
-        csv = item.findtext('%s/%s' % (RC('DatosPresentacion'), S('CSV')))
-        if status == 'Anulada':
-            return Outcome('cancelled', code, message, reference=csv)
-        if operation == 'cancel':
-            # still held: the cancellation was not applied
-            return Outcome('not_found')
-        held = builder.fingerprint(item.find(RC(conf['datos'])))
-        if held != expected:
-            # AEAT holds another version: (re)send ours as a modification
-            return Outcome('not_found', values={
-                    'operation': 'modify', 'registered': True})
-        state = ('accepted_with_errors' if status == 'AceptadaConErrores'
-            else 'accepted')
-        return Outcome(state, code, message, reference=csv)
 
     def classify_fault(self, code, message):
         match = FAULT_CODE.match(message or '')
@@ -581,20 +522,6 @@ class SIIService(EinvoiceService):
         if facts.errors:
             text += '\n' + '\n'.join(str(e) for e in facts.errors)
         return text + '\n' + _pretty(record)
-
-
-def _agreed(outcomes):
-    """One Outcome from the answers AEAT gave for one record: answers that
-    contradict each other leave it unknown (asked again)"""
-    first = outcomes[0]
-    if all((o.state, o.code, o.values) == (first.state, first.code,
-                first.values) for o in outcomes[1:]):
-        return first
-    return Outcome('unknown', message=gettext(
-            'account_einvoice_es_sii.msg_answer_contradictory',
-            answers='; '.join(
-                ' '.join(filter(None, [o.state, o.code]))
-                for o in outcomes)))
 
 
 def _pretty(element):
