@@ -187,8 +187,8 @@ def load_certificate(name):
 
 def secret(name, key):
     """A secret of a named credential, declared in the trytond
-    configuration beside its certificate (``<name>.<key> = value``): never
-    stored in the database"""
-    if not name:
-        return None
-    return _option(name, key)
+    configuration beside its certificate (``<name>.<key> = value``), else
+    kept in the operator's secrets directory (see :mod:`.secret_store`):
+    never stored in the database"""
+    from .secret_store import secret
+    return secret(name, key)

@@ -19,6 +19,7 @@ from sql import Null
 
 from trytond import backend
 from trytond.pool import Pool
+from trytond.tools import reduce_ids
 from trytond.transaction import Transaction
 
 from . import rows
@@ -39,6 +40,52 @@ class Batch:
     submissions: list
     #: seconds the authority asked to wait before the next request
     wait: float = None
+    #: the authority's ticket a poll asks about
+    ticket: str = None
+
+
+def record_locally(configuration_id, documents=True, ids=None):
+    """End the pending submissions of a local-only service (whose documents
+    are stored, when it keeps documents): *recorded*, or *cancelled* for a
+    cancellation, with an outcome row each; nothing is sent.  ids limits
+    them.  Return their number."""
+    pool = Pool()
+    Submission = pool.get('account.einvoice.submission')
+    Outcome = pool.get('account.einvoice.exchange.outcome')
+    table = Submission.__table__()
+    where = ((table.configuration == configuration_id)
+        & (table.state == 'pending')
+        & (table.exchange == Null))
+    if documents:
+        where &= (table.generated == True)  # noqa: E712
+    if ids is not None:
+        where &= reduce_ids(table.id, ids or [-1])
+    query = table.select(table.id, table.operation, where=where,
+        order_by=[table.id.asc])
+    database = Transaction().database
+    if database.has_select_for():
+        query.for_ = database.get_select_for_skip_locked()('UPDATE')
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*query)
+    recorded = cursor.fetchall()
+    if not recorded:
+        return 0
+    submissions = rows.browse(Submission, [i for i, _ in recorded])
+    # never sent: no retry, no deadline to meet
+    values = {'state': 'recorded', 'registered': True, 'attempts': 0,
+        'next_attempt': None, 'last_error': None, 'deadline': None,
+        'deadline_notice': None}
+    Submission.write_rows(
+        [s for s, (_, o) in zip(submissions, recorded) if o != 'cancel'],
+        values,
+        [s for s, (_, o) in zip(submissions, recorded) if o == 'cancel'],
+        dict(values, state='cancelled', registered=False))
+    Outcome.log([{
+                'submission': i,
+                'operation': o,
+                'state': 'recorded',
+                } for i, o in recorded])
+    return len(recorded)
 
 
 def _chunks(items, size):
@@ -76,6 +123,7 @@ class Claim(ChainedClaim):
         service = configuration.get_service()
         now = dt.datetime.now()
         self.deferred = 0
+        read = 0
         if service.documents:
             if not transaction.database.has_select_for():
                 # SQLite: take the write lock before reading, so what is
@@ -83,12 +131,31 @@ class Claim(ChainedClaim):
                 # before this claim commits.
                 Pool().get('account.einvoice.chain').lock(
                     configuration.id, None)
-            self._generate(configuration, service, now)
-        batches = self._claim_unchained(configuration, service, now)
+            read = self._generate(configuration, service, now)
+        if not service.sends:
+            return self._record_all(configuration, service, now, read)
+        batches = self._claim_polls(configuration, service, now)
+        batches += self._claim_unchained(configuration, service, now)
         if service.documents:
             batches += self._claim_chains(configuration, service, now)
         transaction.commit()
         return batches
+
+    def _record_all(self, configuration, service, now, read):
+        """A local-only service sends nothing: what is generated is
+        recorded, chunk after chunk (each committed) while chunks come
+        full; no batch, no exchange"""
+        transaction = Transaction()
+        limit = self._limit(configuration, service)
+        while True:
+            record_locally(self.configuration_id, service.documents)
+            transaction.commit()
+            if not service.documents or read < limit:
+                return []
+            if not transaction.database.has_select_for():
+                Pool().get('account.einvoice.chain').lock(
+                    configuration.id, None)
+            read = self._generate(configuration, service, now)
 
     def _lockable(self, query):
         database = Transaction().database
@@ -128,8 +195,9 @@ class Claim(ChainedClaim):
                     order_by=[table.id.asc],
                     limit=self._limit(configuration, service))))
         submissions = rows.browse(Submission, [i for i, in cursor])
+        read = len(submissions)
         if not submissions:
-            return
+            return read
         refused = self._check(service, submissions)
         submissions = [s for s in submissions if s.id not in refused]
         if submissions:
@@ -141,6 +209,7 @@ class Claim(ChainedClaim):
         if refused:
             self.reject_locally(
                 rows.browse(Submission, list(refused)), refused)
+        return read
 
     def _claim_unchained(self, configuration, service, now):
         Configuration, Submission, Exchange, Outcome = self._models()
@@ -199,6 +268,38 @@ class Claim(ChainedClaim):
                         continue
                 batches.append(self._open(
                         configuration, kind, operation, chunk, now))
+        return batches
+
+    def _claim_polls(self, configuration, service, now):
+        """One poll exchange per ticket (and slice) of the submissions the
+        authority is processing whose time to ask has come"""
+        _, Submission, _, _ = self._models()
+        table = Submission.__table__()
+        where = ((table.configuration == self.configuration_id)
+            & (table.state == 'processing')
+            & (table.exchange == Null)
+            & ((table.next_attempt == Null) | (table.next_attempt <= now)))
+        if self.ids is not None:
+            where &= table.id.in_(self.ids or [-1])
+        exhausted = self._exhausted()
+        if exhausted:
+            where &= ~table.id.in_(list(exhausted))
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*self._lockable(table.select(
+                    table.id, table.ticket, where=where,
+                    order_by=[table.id.asc],
+                    limit=self._limit(configuration, service))))
+        by_ticket = defaultdict(list)
+        for submission_id, ticket in cursor:
+            by_ticket[ticket or ''].append(submission_id)
+        batches = []
+        for ticket, ids in by_ticket.items():
+            self.claims.update(ids)
+            for chunk in _chunks(rows.browse(Submission, ids),
+                    self._limit(configuration, service)):
+                batch = self._open(configuration, 'poll', None, chunk, now)
+                batch.ticket = ticket or None
+                batches.append(batch)
         return batches
 
     def _open(self, configuration, kind, operation, chunk, now):

@@ -6,18 +6,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 from trytond.cache import Cache
 from trytond.i18n import gettext
-from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
+from trytond.model import DeactivableMixin, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from . import policy
+from . import policy, secret_store
 from .certificate import load_certificate
 from .exceptions import (
     CertificateError, ConfigurationError, EndpointError, ServiceFailure,
     SubmissionError)
 
 EXPIRY_WARNING_DAYS = 30
+
+
+class ConfigurationJournal(ModelSQL):
+    __name__ = 'account.einvoice.configuration-account.journal'
+    __string__ = "E-Invoice Configuration - Journal"
+
+    configuration = fields.Many2One(
+        'account.einvoice.configuration', "Configuration", required=True,
+        ondelete='CASCADE')
+    journal = fields.Many2One(
+        'account.journal', "Journal", required=True, ondelete='CASCADE')
 
 
 class Configuration(DeactivableMixin, ModelSQL, ModelView):
@@ -33,6 +44,15 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
             ('staging', "Staging"),
             ('production', "Production"),
             ], "Environment", required=True)
+    unit = fields.Char("Reporting Unit",
+        help="The device, establishment or installation this configuration "
+        "reports for, when the company reports through several "
+        "(each with its own credentials and chains).")
+    journals = fields.Many2Many(
+        'account.einvoice.configuration-account.journal', 'configuration',
+        'journal', "Journals",
+        help="The invoices of these journals are reported through this "
+        "unit; leave empty for the unit of the other journals.")
     start_date = fields.Date("Start Date", required=True,
         help="Invoices dated before this day are not reported.")
     certificate_name = fields.Char("Certificate",
@@ -66,17 +86,18 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        t = cls.__table__()
-        cls._sql_constraints += [
-            ('company_unique', Unique(t, t.company),
-                'account_einvoice.msg_configuration_company_unique'),
-            ]
         cls._buttons.update({
                 'check_certificate': {
                     'invisible': ~Eval('certificate_name'),
                     'depends': ['certificate_name'],
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        # a company may report through several units since 8.0.1
+        cls.__table_handler__(module).drop_constraint('company_unique')
 
     @classmethod
     def default_environment(cls):
@@ -91,6 +112,9 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
         return Transaction().context.get('company')
 
     def get_rec_name(self, name):
+        if self.unit:
+            return (f'{self.company.rec_name} / {self.unit} '
+                f'({self.service_string})')
         return f'{self.company.rec_name} ({self.service_string})'
 
     @classmethod
@@ -141,6 +165,42 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
                 'company', 'certificate_name', 'endpoint_host'}:
             for configuration in configurations:
                 configuration.check_operator_policy()
+        if field_names is None or field_names & {
+                'company', 'service', 'unit', 'journals', 'active'}:
+            cls.check_units(configurations)
+
+    @classmethod
+    def check_units(cls, configurations):
+        """The active configurations of a company are its reporting units:
+        one authority, distinct unit names, a journal in one unit only"""
+        companies = {c.company.id for c in configurations if c.company}
+        for company_id in companies:
+            units = cls.search([('company', '=', company_id)],
+                order=[('id', 'ASC')])
+            services, names, journals = set(), set(), {}
+            for unit in units:
+                services.add(unit.service)
+                if len(services) > 1:
+                    raise ConfigurationError(gettext(
+                            'account_einvoice.'
+                            'msg_configuration_company_unique',
+                            company=unit.company.rec_name))
+                name = (unit.unit or '').strip()
+                if name in names:
+                    raise ConfigurationError(gettext(
+                            'account_einvoice.msg_configuration_unit_unique',
+                            company=unit.company.rec_name,
+                            unit=name or '-'))
+                names.add(name)
+                for journal in unit.journals:
+                    if journal.id in journals:
+                        raise ConfigurationError(gettext(
+                                'account_einvoice.'
+                                'msg_configuration_journal_unit',
+                                journal=journal.rec_name,
+                                unit=name or '-',
+                                other=journals[journal.id] or '-'))
+                    journals[journal.id] = name
 
     def check_operator_policy(self):
         """Refuse what the server operator does not allow: an endpoint
@@ -203,16 +263,40 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
         super().delete(configurations)
 
     @classmethod
-    def for_company(cls, company_id):
-        "Return the active configuration id of company or None"
-        key = company_id
-        result = cls._company_cache.get(key, -1)
-        if result != -1:
+    def units_of(cls, company_id):
+        "The ids of the active configurations (units) of company"
+        result = cls._company_cache.get(company_id)
+        if result is not None:
             return result
-        configurations = cls.search([('company', '=', company_id)], limit=1)
-        result = configurations[0].id if configurations else None
-        cls._company_cache.set(key, result)
+        result = [c.id for c in cls.search(
+                [('company', '=', company_id)], order=[('id', 'ASC')])]
+        cls._company_cache.set(company_id, result)
         return result
+
+    @classmethod
+    def for_company(cls, company_id):
+        "Return the id of the company's first active configuration or None"
+        units = cls.units_of(company_id)
+        return units[0] if units else None
+
+    @classmethod
+    def for_invoice(cls, invoice, services=None):
+        """The configuration (unit) reporting invoice, or None: the
+        service of the company's units decides (by default by journal)"""
+        units = cls.units_of(invoice.company.id)
+        if not units:
+            return None
+        if len(units) == 1:
+            return cls(units[0])
+        configurations = cls.browse(units)
+        first = configurations[0]
+        if services is not None:
+            if first.id not in services:
+                services[first.id] = first.get_service()
+            service = services[first.id]
+        else:
+            service = first.get_service()
+        return service.select_unit(invoice, configurations)
 
     def get_service(self):
         "Return the EinvoiceService instance for this configuration"
@@ -315,18 +399,24 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
 
     @classmethod
     def check_certificates(cls):
-        "Cron: warn the accountants when a certificate expires soon"
+        """Cron: warn the accountants when a certificate or a stored secret
+        expires soon"""
         today = Pool().get('ir.date').today()
         now = dt.datetime.utcnow()
         for configuration in cls.search(
                 [('certificate_name', '!=', None)]):
+            notified = configuration.expiry_notified == today
+            if not notified and secret_store.warn_expiring(
+                    configuration, EXPIRY_WARNING_DAYS, now):
+                configuration.expiry_notified = today
+                configuration.save()
             try:
                 certificate = configuration.get_certificate()
             except CertificateError as exception:
                 configuration.record_failure(exception.message)
                 continue
             if (certificate.expires_within(EXPIRY_WARNING_DAYS, now)
-                    and configuration.expiry_notified != today):
+                    and not notified):
                 configuration.notify_accountants(
                     gettext('account_einvoice.msg_certificate_expiry_label',
                         name=configuration.certificate_name),

@@ -77,6 +77,9 @@ class Document(ModelSQL, ModelView):
     current = fields.Boolean("Current", readonly=True,
         help="Sent by the submission's requests; a rescheduled or "
         "cancelled submission gets new documents.")
+    returned = fields.Boolean("Returned by the Authority", readonly=True,
+        help="The authority's own copy (e.g. the stamped copy of a cleared "
+        "invoice): kept, never sent nor chained.")
     data = fields.Binary(
         "Document", filename='filename', file_id='data_id',
         store_prefix='account_einvoice', readonly=True)
@@ -113,6 +116,45 @@ class Document(ModelSQL, ModelView):
                         ], order=[('id', 'ASC')]):
                 result[document.submission.id].append(document)
         return result
+
+    @classmethod
+    def default_returned(cls):
+        return False
+
+    @classmethod
+    def keep_returned(cls, company_id, returned):
+        """Keep the documents the authority returned: returned is a list of
+        (submission id, operation, Draft).  Called in the transaction that
+        records the answer."""
+        if not returned:
+            return []
+        Submission = Pool().get('account.einvoice.submission')
+        now = dt.datetime.now()
+        vlist = []
+        for submission_id, operation, draft in returned:
+            values = {
+                'submission': submission_id,
+                'company': company_id,
+                'kind': draft.kind,
+                'operation': operation,
+                'digest': draft.digest,
+                'generated': now,
+                'current': False,
+                'returned': True,
+                'data': draft.data,
+                'filename': draft.filename,
+                }
+            values.update(draft.values)
+            vlist.append(values)
+        documents = cls.create(vlist)
+        # whether the answer was written before or after them, the accepted
+        # invoices print what the returned documents carry
+        accepted = [s for s in rows.browse(
+                Submission, sorted({s for s, _, _ in returned}))
+            if s.state in {'accepted', 'accepted_with_errors'}]
+        if accepted:
+            Submission._update_invoice_qr(accepted)
+        return documents
 
     @classmethod
     def supersede(cls, submission_ids):

@@ -28,7 +28,23 @@ class PostingError(EinvoiceError):
     pass
 
 
+class ClearanceError(EinvoiceError):
+    "The invoice cannot be shared before the authority clears it"
+
+
 class ConfigurationError(EinvoiceError):
+    pass
+
+
+class ExportError(EinvoiceError):
+    pass
+
+
+class SecretError(EinvoiceError):
+    pass
+
+
+class OnboardingError(EinvoiceError):
     pass
 
 

@@ -26,6 +26,8 @@ STATES = [
 KINDS = [
     ('send', "Send"),
     ('query', "Query"),
+    ('poll', "Poll"),
+    ('onboarding', "Onboarding"),
     ]
 OUTCOME_KINDS = KINDS + [('local', "Local Check")]
 PROTOCOLS = [
@@ -43,6 +45,8 @@ OUTCOME_STATES = [
     ('cancelled', "Cancelled"),
     ('not_found', "Not Found"),
     ('pending', "Pending"),
+    ('processing', "Processing"),
+    ('recorded', "Recorded"),
     ('unknown', "Unknown"),
     ]
 

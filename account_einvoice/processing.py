@@ -39,6 +39,7 @@ from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
 from .isolation import isolate, refusal
 from .local_message import LocalMessage
+from .polling import Polling
 from .recovery import MAX_FAILURES, RUN_STOPPERS, Recovery, active, option
 from .schema import validate_records
 from .submission import backoff
@@ -51,7 +52,7 @@ RECORD_ATTEMPTS = 5
 DEFER_DELAY = 0.2
 
 
-class Processor(Claim, Recovery):
+class Processor(Claim, Recovery, Polling):
     "Report the pending submissions of one configuration"
 
     def __init__(self, configuration, ids=None):
@@ -161,6 +162,8 @@ class Processor(Claim, Recovery):
                     exchange.save()
                     transaction.commit()
                     return
+            elif batch.kind == 'poll':
+                request = service.build_poll(batch.ticket, submissions)
             else:
                 request = service.build_query(submissions)
             data = service.serialize(request)
@@ -187,6 +190,8 @@ class Processor(Claim, Recovery):
                 raise failure
             if batch.kind == 'send':
                 outcomes = service.parse_response(request, response)
+            elif batch.kind == 'poll':
+                outcomes = service.parse_poll(request, response)
             else:
                 outcomes = service.parse_query(request, response)
         except ServiceFailure as failure:
@@ -409,16 +414,21 @@ class Processor(Claim, Recovery):
                 'next_attempt': next_attempt,
                 'last_error': failure.message,
                 }
-            if kind == 'unknown':
+            if kind == 'unknown' and batch.kind != 'poll':
+                # a poll only reads: the lot stays in the authority's hands
                 values['needs_query'] = True
             to_write.extend((members, values))
         if to_write:
             Submission.write_rows(*to_write)
+        if batch.kind == 'poll':
+            row_state = 'processing'
+        else:
+            row_state = 'unknown' if kind == 'unknown' else 'pending'
         Outcome.log([{
                     'exchange': exchange.id,
                     'submission': s.id,
                     'operation': s.operation,
-                    'state': 'unknown' if kind == 'unknown' else 'pending',
+                    'state': row_state,
                     'code': failure.code,
                     'message': failure.message,
                     } for s in submissions])
@@ -437,8 +447,12 @@ class Processor(Claim, Recovery):
             return
         exchange = Exchange(batch.exchange)
         submissions = rows.read(Submission,
-            ['operation', 'cancel_requested', 'registered'],
+            ['operation', 'cancel_requested', 'registered', 'state',
+                'ticket', 'poll_deadline', 'poll_notified'],
             lambda t: t.exchange == batch.exchange)
+        now = dt.datetime.now()
+        self.late_lots = {}
+        returned = []
         early = {}
         if batch.kind == 'query':
             early = self._too_early(exchange, submissions, outcomes)
@@ -447,12 +461,32 @@ class Processor(Claim, Recovery):
         outcome_rows = []
         for submission in submissions:
             outcome = outcomes.get(submission.id)
-            if outcome is None or outcome.state == 'unknown':
+            if outcome is not None and outcome.document is not None:
+                returned.append(
+                    (submission.id, submission.operation, outcome.document))
+            if batch.kind == 'poll' and (outcome is None
+                    or outcome.state in {'unknown', 'not_found'}):
+                values = self.lot_lost_values()
+                row_state, code, message, reference = (
+                    'unknown', outcome and outcome.code,
+                    (outcome and outcome.message) or gettext(
+                        'account_einvoice.msg_poll_lot_unknown',
+                        ticket=batch.ticket or '-'), None)
+            elif outcome is not None and outcome.state == 'processing':
+                values = self.processing_values(
+                    submission, outcome, now, batch.ticket)
+                values.update(code=outcome.code, message=outcome.message)
+                row_state, code, message, reference = (
+                    'processing', outcome.code, outcome.message,
+                    values['ticket'])
+            elif outcome is None or outcome.state == 'unknown':
                 values = {
                     'exchange': None,
                     'needs_query': True,
                     'next_attempt': None,
                     }
+                if submission.state == 'processing':
+                    values['state'] = 'pending'
                 row_state, code, message, reference = (
                     'unknown', None, gettext(
                         'account_einvoice.msg_outcome_missing'), None)
@@ -474,6 +508,9 @@ class Processor(Claim, Recovery):
                 if batch.kind == 'send':
                     values = self.after_send(
                         submission, outcome, batch.operation)
+                elif batch.kind == 'poll':
+                    values = self.after_send(
+                        submission, outcome, submission.operation)
                 else:
                     values = self.after_query(submission, outcome)
                 row_state, code, message, reference = (
@@ -502,6 +539,10 @@ class Processor(Claim, Recovery):
         if to_write:
             Submission.write_rows(*to_write)
         Outcome.log(outcome_rows)
+        if returned:
+            Pool().get('account.einvoice.document').keep_returned(
+                exchange.company.id, returned)
+        self.notify_late_lots()
         exchange.state = 'done'
         exchange.response = response.content
         exchange.duration = round(response.duration, 3)

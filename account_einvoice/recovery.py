@@ -115,13 +115,16 @@ class Recovery:
         authority's hands)"""
         Configuration, _, Exchange, Outcome = self._models()
         candidates = [s.id for s in submissions
-            if s.id in outcomes and outcomes[s.id].state != 'unknown'
+            if s.id in outcomes
+            and outcomes[s.id].state not in {'unknown', 'processing'}
             and outcomes[s.id].state not in self._done(s.operation)]
         if not candidates:
             return {}
         service = Configuration(self.configuration_id).get_service()
-        delay = dt.timedelta(
-            seconds=request_window(service) + option('confirm_delay', 60))
+        # an authority processing lots on its own time may not show what
+        # it received before it is done with it
+        delay = dt.timedelta(seconds=request_window(service)
+            + option('confirm_delay', 60) + (service.processing_time or 0))
         outcome = Outcome.__table__()
         table = Exchange.__table__()
         cursor = Transaction().connection.cursor()
@@ -159,7 +162,7 @@ class Recovery:
         cursor = transaction.connection.cursor()
         table = Exchange.__table__()
         query = table.select(table.id, table.worker, table.started,
-            table.sent,
+            table.sent, table.kind,
             where=(table.configuration == self.configuration_id)
             & table.state.in_(['in_flight', 'recovering']))
         if database.has_select_for():
@@ -179,8 +182,8 @@ class Recovery:
             timeout = (option('connect_timeout', 10)
                 + 2 * option('timeout', 60) + 60)
         now = dt.datetime.now()
-        unsent, stale = [], []
-        for exchange_id, worker, started, sent in rows:
+        unsent, stale, polls = [], [], []
+        for exchange_id, worker, started, sent, kind in rows:
             dead = self._dead(exchange_id, worker)
             if sent is None:
                 if (dead or started is None
@@ -188,12 +191,16 @@ class Recovery:
                     unsent.append(exchange_id)
             elif sent < now - dt.timedelta(seconds=window) and (dead
                     or sent < now - dt.timedelta(seconds=timeout)):
-                stale.append(exchange_id)
+                # a poll only read: its lot stays in the authority's hands
+                (polls if kind == 'poll' else stale).append(exchange_id)
         if unsent:
             logger.info("released %s e-invoice exchanges never sent",
                 len(unsent))
             self.release(unsent, gettext(
                     'account_einvoice.msg_exchange_abandoned_unsent'))
+        if polls:
+            self.release(polls, gettext(
+                    'account_einvoice.msg_exchange_abandoned'))
         if not stale:
             transaction.commit()
             return

@@ -11,6 +11,13 @@ class InvoiceReport(metaclass=PoolMeta):
     __name__ = 'account.invoice'
 
     @classmethod
+    def execute(cls, ids, data):
+        "Refuse invoices the authority must clear first (cached or not)"
+        Invoice = Pool().get('account.invoice')
+        Invoice.check_shareable(Invoice.browse(list(map(int, ids))))
+        return super().execute(ids, data)
+
+    @classmethod
     def render(cls, report, report_context):
         """Add the authority's QR code and text to the rendered document
         (before any conversion, e.g. to PDF); invoices without QR content

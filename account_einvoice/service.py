@@ -21,7 +21,7 @@ from .exceptions import ServiceFailure
 
 OUTCOME_STATES = {
     'accepted', 'accepted_with_errors', 'rejected', 'cancelled', 'not_found',
-    'unknown'}
+    'unknown', 'processing'}
 FAULT_CODE = re.compile(r'Codigo\[(\d+)\]\.?\s*(.*)', re.S)
 
 
@@ -35,12 +35,20 @@ class Outcome:
     not take the record and it must be sent again as it is prepared next
     (e.g. with a new sequence number); the submission stays pending.
     ``unknown`` asks the framework to query the authority before anything
-    else (e.g. a "duplicate" answer whose held state must be reconciled)."""
+    else (e.g. a "duplicate" answer whose held state must be reconciled).
+    ``processing``: the authority received the record and will give its
+    result later; ``reference`` is its ticket (e.g. the lot number) that
+    :meth:`EinvoiceService.build_poll` asks about.
+
+    ``document`` (a :class:`~.document.Draft`) is a document the authority
+    returned (e.g. its stamped copy of a cleared invoice): kept with the
+    submission's documents, never sent."""
     state: str
     code: str = None
     message: str = None
     reference: str = None
     values: dict = field(default_factory=dict)
+    document: object = None
 
     def __post_init__(self):
         assert self.state in OUTCOME_STATES, self.state
@@ -103,6 +111,49 @@ class EinvoiceService:
         """Tell whether a posted invoice must be reported (called while
         posting: keep it cheap, no network)."""
         return True
+
+    def select_unit(self, invoice, configurations):
+        """The configuration (reporting unit) among the company's that
+        reports invoice, or None not to report it.  The default: the unit
+        listing the invoice's journal, else the one listing no journal."""
+        journal = invoice.journal.id if invoice.journal else None
+        fallback = None
+        for configuration in configurations:
+            journals = [j.id for j in configuration.journals]
+            if journal in journals:
+                return configuration
+            if not journals and fallback is None:
+                fallback = configuration
+        return fallback
+
+    def needs_clearance(self, invoice):
+        """Tell whether the authority must accept the invoice before it is
+        shared (printed, e-mailed): it is then sent at once after posting
+        and cannot be printed until accepted (called while posting)"""
+        return False
+
+    # -- Submit now, result later ----------------------------------------
+    #: False for a local-only service: its documents are generated,
+    #: chained and kept (state 'recorded'), never sent
+    sends = True
+    #: seconds between the asks about a lot being processed
+    poll_delay = 60
+    #: seconds after which staff are told a lot is still being processed
+    poll_deadline = 3600
+    #: seconds the authority may take to process what it received: a
+    #: "not held" answer to a query is not believed sooner
+    processing_time = 0
+
+    def build_poll(self, ticket, submissions):
+        "Return the Request asking the result of the lot ticket"
+        raise NotImplementedError
+
+    def parse_poll(self, request, response):
+        """{submission id: Outcome} from the answer to build_poll:
+        ``processing`` while the authority is still at it, the final
+        outcome once done, ``not_found`` (it does not know the lot) or
+        ``unknown``: each document is then queried, never sent blindly"""
+        raise NotImplementedError
 
     # -- Grouping --------------------------------------------------------
     def batch_key(self, submission):
@@ -340,6 +391,26 @@ class EinvoiceService:
         read or printed, in the reader's language: build it cheaply from
         stored values."""
         return None
+
+    # -- Onboarding ------------------------------------------------------
+    def onboarding_steps(self):
+        """[(name, label)] of the calls obtaining the service's credentials
+        (see :mod:`.onboarding`), in order; empty: nothing to onboard"""
+        return []
+
+    def onboarding_inputs(self, step):
+        """What staff must give for step: a subset of
+        :data:`.onboarding.INPUTS` (e.g. {'otp'}), used for the call and
+        never stored"""
+        return set()
+
+    def run_onboarding_step(self, runner, step, data):
+        """Do step: ``runner.call(request)`` records each call as an
+        exchange of kind onboarding, ``runner.store_secret(key, value)``
+        keeps what it obtained; data holds the inputs.  Raise
+        ServiceFailure or OnboardingError: the step is done again next
+        time, those before it are not."""
+        raise NotImplementedError
 
     # -- Helpers for subclasses ------------------------------------------
     @property

@@ -21,10 +21,12 @@ logger = logging.getLogger(__name__)
 
 STATES = [
     ('pending', "Pending"),
+    ('processing', "Processing"),
     ('accepted', "Accepted"),
     ('accepted_with_errors', "Accepted with Errors"),
     ('rejected', "Rejected"),
     ('cancelled', "Cancelled"),
+    ('recorded', "Recorded"),
     ]
 OPERATIONS = [
     ('register', "Register"),
@@ -103,6 +105,16 @@ class Submission(ModelSQL, ModelView):
             ('warned', "Warned"),
             ('missed', "Missed"),
             ], "Deadline Notice", readonly=True)
+    ticket = fields.Char("Ticket", readonly=True,
+        help="The authority's reference of the lot being processed: its "
+        "result is asked for later.")
+    poll_deadline = fields.DateTime("Processing Deadline", readonly=True,
+        help="When the authority should have processed the lot: staff are "
+        "told if it has not.")
+    poll_notified = fields.Boolean("Processing Delay Notified", readonly=True)
+    clearance = fields.Boolean("Clearance Required", readonly=True,
+        help="The authority must accept the invoice before it is printed "
+        "or sent to the customer.")
     prepared = fields.Text("Prepared at Posting", readonly=True,
         help="What the service computed when the invoice was posted to "
         "report it later; computed again when it is rescheduled.")
@@ -175,6 +187,14 @@ class Submission(ModelSQL, ModelView):
 
     @classmethod
     def default_cancel_requested(cls):
+        return False
+
+    @classmethod
+    def default_poll_notified(cls):
+        return False
+
+    @classmethod
+    def default_clearance(cls):
         return False
 
     @classmethod
@@ -277,15 +297,19 @@ class Submission(ModelSQL, ModelView):
     def _reported(cls, invoices, services=None):
         "Yield (invoice, configuration, service) of the invoices to report"
         Configuration = Pool().get('account.einvoice.configuration')
-        configurations = {}
+        single = {}
         services = {} if services is None else services
         for invoice in invoices:
             company_id = invoice.company.id
-            if company_id not in configurations:
-                config_id = Configuration.for_company(company_id)
-                configurations[company_id] = (
-                    Configuration(config_id) if config_id else None)
-            configuration = configurations[company_id]
+            if company_id not in single:
+                units = Configuration.units_of(company_id)
+                single[company_id] = (
+                    Configuration(units[0]) if len(units) == 1
+                    else None if not units else False)
+            configuration = single[company_id]
+            if configuration is False:
+                # several reporting units: the service tells which one
+                configuration = Configuration.for_invoice(invoice, services)
             if not configuration:
                 continue
             date = invoice.accounting_date or invoice.invoice_date
@@ -413,6 +437,11 @@ class Submission(ModelSQL, ModelView):
             if refused:
                 logger.info("e-invoice documents of %s submissions left to "
                     "the next claim", len(refused))
+            if not service.sends:
+                # never sent: nothing waits for a sender
+                from .claim import record_locally
+                record_locally(configuration.id, service.documents,
+                    [s.id for s in members])
 
     @staticmethod
     def new_documents():
@@ -435,7 +464,8 @@ class Submission(ModelSQL, ModelView):
         for submission in submissions:
             if submission.state == 'cancelled':
                 continue
-            if submission.exchange or submission.needs_query:
+            if (submission.exchange or submission.needs_query
+                    or submission.state == 'processing'):
                 to_flag.append(submission)
                 continue
             action = cls._service_of(

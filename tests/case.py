@@ -67,7 +67,7 @@ class SandboxTestCase(unittest.TestCase):
             Transaction().connection.cursor().execute(*table.update(
                     [table.state, table.exchange, table.needs_query],
                     ['cancelled', None, False],
-                    where=table.state == 'pending'))
+                    where=table.state.in_(['pending', 'processing'])))
             Configuration.write([Configuration(self.configuration)],
                 self.configuration_defaults())
             self._clear_holds()
@@ -93,7 +93,8 @@ class SandboxTestCase(unittest.TestCase):
             Submission = pool.get('account.einvoice.submission')
             Exchange = pool.get('account.einvoice.exchange')
             Submission.write(
-                Submission.search([('state', '=', 'pending')]),
+                Submission.search(
+                    [('state', 'in', ['pending', 'processing'])]),
                 {'next_attempt': None})
             self._clear_holds()
             table = Exchange.__table__()

@@ -20,7 +20,8 @@ LOADED_TYPES = {'field', 'help', 'selection', 'model'}
 TEST_ONLY = {
     ('selection', 'account.einvoice.configuration,service', name)
     for name in ['Test Authority', 'Test Authority (SOAP 1.2)',
-        'Test Chain Authority']
+        'Test Chain Authority', 'Test Clearance Authority',
+        'Test Local Records', 'Test Asynchronous Authority']
     }
 
 

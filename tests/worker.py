@@ -2,6 +2,7 @@
 
     python -m tests.worker --company ID             # the e-invoice cron job
     python -m tests.worker --cron                   # ir.cron.run, once
+    python -m tests.worker --company ID --configuration ID  # one unit
 
 The database is DB_NAME; the configuration file is TRYTOND_CONFIG.
 """
@@ -15,6 +16,7 @@ def main(argv):
     parser = argparse.ArgumentParser()
     parser.add_argument('--company', type=int)
     parser.add_argument('--cron', action='store_true')
+    parser.add_argument('--configuration', type=int)
     options = parser.parse_args(argv)
 
     from tests import tools
@@ -32,6 +34,12 @@ def main(argv):
                 break
             except backend.DatabaseOperationalError:
                 time.sleep(0.1)
+    elif options.configuration:
+        def run():
+            Submission = pool.get('account.einvoice.submission')
+            Configuration = pool.get('account.einvoice.configuration')
+            Submission._run(Configuration(options.configuration))
+        tools.call(run, company=options.company)
     else:
         tools.run_cron(options.company)
     return 0

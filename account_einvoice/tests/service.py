@@ -169,15 +169,24 @@ class Configuration(metaclass=PoolMeta):
                 ('test_authority', "Test Authority"),
                 ('test_authority_12', "Test Authority (SOAP 1.2)"),
                 ('test_chain', "Test Chain Authority"),
+                ('test_clearance', "Test Clearance Authority"),
+                ('test_local', "Test Local Records"),
+                ('test_async', "Test Asynchronous Authority"),
                 ])
 
     def get_service(self):
+        from .service_async import TestAsyncService
         from .service_chain import TestChainService
+        from .service_clearance import TestClearanceService
+        from .service_local import TestLocalService
         from .service_soap12 import TestAuthority12Service
         services = {
             'test_authority': TestAuthorityService,
             'test_authority_12': TestAuthority12Service,
             'test_chain': TestChainService,
+            'test_clearance': TestClearanceService,
+            'test_local': TestLocalService,
+            'test_async': TestAsyncService,
             }
         if self.service in services:
             return services[self.service](self)

@@ -19,6 +19,7 @@ from ..certificate import secret
 from ..document import Draft
 from ..exceptions import ServiceFailure
 from ..service import EinvoiceService, Outcome, Request
+from .service_onboarding import OnboardingMixin
 
 PATH = '/test-chain/v1/documents'
 KINDS = {
@@ -34,7 +35,7 @@ STATES = {
 MAX_NUMBER = 40
 
 
-class TestChainService(EinvoiceService):
+class TestChainService(OnboardingMixin, EinvoiceService):
     name = "Test Chain Authority"
     batch_limit = 1000
     documents = True
@@ -48,7 +49,9 @@ class TestChainService(EinvoiceService):
         return self.certificate.serial_number
 
     def chain_key(self, submission):
-        return self.issuer()
+        # each reporting unit keeps its own chain at the authority
+        unit = self.configuration.unit
+        return f'{self.issuer()}/{unit}' if unit else self.issuer()
 
     @staticmethod
     def record_id(submission):

@@ -9,6 +9,9 @@ be imported are skipped (with a warning) when all services are loaded.
 SERVICES = {
     'test_authority': '.test_authority:TestAuthorityService',
     'test_chain': '.test_chain_authority:TestChainService',
+    'test_clearance': '.test_clearance_authority:TestClearanceService',
+    'test_async': '.test_async_authority:TestAsyncService',
+    'onboarding_ca': '.onboarding_ca:OnboardingCAService',
     'sii': '.sii:SIIService',
     'verifactu': '.verifactu:VerifactuService',
     'afip_wsaa': '.afip_wsaa:WSAAService',
