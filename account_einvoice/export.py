@@ -209,13 +209,14 @@ class Export(Wizard):
     @staticmethod
     def manifest_entry(document, name, data):
         previous = document.previous
+        invoice = document.submission.invoice
         return {
             'file': name,
             'chain': document.chain.key if document.chain else None,
             'sequence': document.chain_sequence,
             'kind': document.kind,
             'operation': document.operation,
-            'invoice': document.submission.invoice.number,
+            'invoice': invoice.number if invoice else None,
             'digest': document.digest,
             'previous_digest': previous.digest if previous else None,
             'generated': document.generated.isoformat(),

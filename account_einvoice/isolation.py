@@ -46,7 +46,7 @@ def isolate(attempt, submissions):
 def refusal(submission, exception, step):
     """The readable message refusing submission for exception, naming the
     invoice (and the field, which a RecordError names)"""
-    invoice = submission.invoice.rec_name
+    invoice = submission.rec_name
     if isinstance(exception, RecordError):
         return LocalMessage('account_einvoice.msg_record_refused',
             invoice=invoice, reason=exception.reason)

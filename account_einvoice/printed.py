@@ -106,6 +106,8 @@ class Submission(metaclass=PoolMeta):
         known = services or {}
         services = {}
         for submission in submissions:
+            if not submission.invoice:
+                continue
             if submission.state == 'cancelled':
                 cancelled.append(submission.invoice.id)
                 continue

@@ -7,7 +7,7 @@ import logging
 from sql import Null
 
 from trytond.i18n import gettext
-from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.model import Check, Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
@@ -40,8 +40,15 @@ class Submission(ModelSQL, ModelView):
     __string__ = "E-Invoice Submission"
 
     invoice = fields.Many2One(
-        'account.invoice', "Invoice", required=True, readonly=True,
-        ondelete='RESTRICT')
+        'account.invoice', "Invoice", readonly=True, ondelete='RESTRICT',
+        states={'invisible': ~Eval('invoice') & Eval('record')},
+        depends=['record'])
+    record = fields.Many2One(
+        'account.einvoice.record', "Record without Invoice", readonly=True,
+        ondelete='RESTRICT',
+        states={'invisible': ~Eval('record')},
+        help="What is reported when it is not an invoice (e.g. the voiding "
+        "of unused numbers, a system event).")
     company = fields.Many2One(
         'company.company', "Company", required=True, readonly=True)
     configuration = fields.Many2One(
@@ -130,6 +137,11 @@ class Submission(ModelSQL, ModelView):
         cls._sql_constraints += [
             ('invoice_unique', Unique(t, t.invoice),
                 'account_einvoice.msg_submission_invoice_unique'),
+            ('record_unique', Unique(t, t.record),
+                'account_einvoice.msg_submission_invoice_unique'),
+            ('origin_required', Check(t,
+                    (t.invoice != Null) | (t.record != Null)),
+                'account_einvoice.msg_submission_origin_required'),
             ]
         cls._sql_indexes.update({
                 Index(t,
@@ -202,7 +214,9 @@ class Submission(ModelSQL, ModelView):
         return False
 
     def get_rec_name(self, name):
-        return self.invoice.rec_name
+        if self.invoice:
+            return self.invoice.rec_name
+        return self.record.rec_name if self.record else str(self.id)
 
     def get_message(self, name):
         return render(
@@ -245,14 +259,20 @@ class Submission(ModelSQL, ModelView):
 
     @classmethod
     def search_rec_name(cls, name, clause):
-        return [('invoice.rec_name',) + tuple(clause[1:])]
+        bool_op = 'AND' if clause[1].startswith('!') else 'OR'
+        return [bool_op,
+            ('invoice.rec_name',) + tuple(clause[1:]),
+            ('record.rec_name',) + tuple(clause[1:]),
+            ]
 
     @classmethod
     def get_invoice_types(cls):
         Invoice = Pool().get('account.invoice')
-        return Invoice.fields_get(['type'])['type']['selection']
+        return [(None, '')] + Invoice.fields_get(['type'])['type']['selection']
 
     def get_invoice_field(self, name):
+        if not self.invoice:
+            return None
         value = getattr(self.invoice, {
                 'invoice_type': 'type'}.get(name, name))
         if isinstance(value, ModelSQL):
@@ -365,6 +385,21 @@ class Submission(ModelSQL, ModelView):
         return submissions
 
     @classmethod
+    def create_for_records(cls, records):
+        """Queue a submission for each record without invoice (to the
+        configuration it names), as posting does for an invoice"""
+        with without_check_access():
+            submissions = cls.create([{
+                        'record': r.id,
+                        'company': r.company.id,
+                        'configuration': r.configuration.id,
+                        } for r in records])
+            services = {}
+            cls.generate_queued(submissions, services)
+            cls._prepare_at_posting(submissions, services)
+        return submissions
+
+    @classmethod
     def _prepare_at_posting(cls, submissions, services):
         """Keep what each service computes now for reporting later (what
         posting fixed): the claim then reads it instead of the invoices.
@@ -399,6 +434,8 @@ class Submission(ModelSQL, ModelView):
         services = {} if services is None else services
         to_write = []
         for submission in submissions:
+            if not submission.invoice:
+                continue
             deadline = cls._service_of(
                 submission.configuration, services).deadline(
                 submission.invoice)

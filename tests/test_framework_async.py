@@ -210,10 +210,10 @@ class AsyncTest(FrameworkTestCase):
                 self.held(invoice)['reference'])
         self.assertEqual((submissions[2]['code'], submissions[2]['message']),
             ('1100', 'Amount must not be negative'))
-        self.assertEqual(submissions[0]['outcomes'], [
-                ('send', 'processing', '0300', 'Received'),
+        self.assertEqual(submissions[0]['outcomes'], [     # newest first
+                ('poll', 'accepted', None, None),
                 ('poll', 'processing', '0361', 'Processing'),
-                ('poll', 'accepted', None, None)])
+                ('send', 'processing', '0300', 'Received')])
         exchanges = self.exchanges()
         self.assertEqual([e['kind'] for e in exchanges],
             ['send'] * 2 + ['poll'] * 4)
@@ -272,7 +272,9 @@ class AsyncTest(FrameworkTestCase):
         for submission in submissions:
             self.assertGreaterEqual(submission['next_attempt'],
                 sent + dt.timedelta(seconds=PROCESSING))
-            self.assertIn('may still be processing', submission['last_error'])
+            kind, state, _, message = submission['outcomes'][0]
+            self.assertEqual((kind, state), ('query', 'not_found'))
+            self.assertIn('may still be processing', message)
         self.cron()
         self.assertEqual(self.state()['calls'], {'lots': 1, 'query': 1})
 
@@ -339,11 +341,10 @@ class AsyncTest(FrameworkTestCase):
         try:
             while time.monotonic() < deadline:
                 time.sleep(rng.uniform(0.3, 1.0))
-                if kills < kills_wanted:
-                    victim = rng.choice(processes)
-                    if victim.poll() is None:
-                        victim.kill()       # SIGKILL
-                        kills += 1
+                alive = [p for p in processes if p.poll() is None]
+                if kills < kills_wanted and alive:
+                    rng.choice(alive).kill()    # SIGKILL
+                    kills += 1
                 for i, process in enumerate(processes):
                     if process.poll() is not None:
                         process.wait()

@@ -1,7 +1,9 @@
 """Framework: a company reporting through two units (two configurations of
 one company, e.g. two devices), each with its own chain at the authority,
 sent by two processes at the same time; which unit reports an invoice is
-the service's decision (by journal by default)."""
+the service's decision (by journal by default).  Records without an
+invoice (voiding of numbers, system events) go through the same claim,
+chain and history as invoices and are listed with them."""
 import time
 from collections import Counter
 
@@ -11,7 +13,7 @@ from tests.chain_case import ChainTestCase
 COUNT = 25
 
 
-class UnitsTest(ChainTestCase):
+class UnitsAndRecordsTest(ChainTestCase):
     config_options = {'in_flight_margin': 1, 'retry_delay': 1,
         'retry_delay_max': 2}
 
@@ -145,3 +147,61 @@ class UnitsTest(ChainTestCase):
                 with self.assertRaises(UserError) as context:
                     tools.call(add, values, company=self.company)
                 self.assertIn(text, context.exception.message)
+
+    def report_event(self, description):
+        from trytond.pool import Pool
+
+        def report():
+            pool = Pool()
+            Record = pool.get('account.einvoice.record')
+            Configuration = pool.get('account.einvoice.configuration')
+            return Record.report(Configuration(self.configuration), 'event',
+                {'event': 'start', 'note': description},
+                description=description).id
+        return tools.call(report, company=self.company)
+
+    def submission_of_record(self, record_id):
+        from trytond.pool import Pool
+        with tools.transaction(commit=False):
+            Submission = Pool().get('account.einvoice.submission')
+            submission, = Submission.search([('record', '=', record_id)])
+            return {
+                'state': submission.state,
+                'invoice': submission.invoice,
+                'rec_name': submission.rec_name,
+                'sequence': submission.chain_sequence,
+                'outcomes': [(o.kind, o.state) for o in submission.outcomes],
+                }
+
+    def test_record_chained_and_sent_with_invoices(self):
+        "An event between two invoices: one chain, each held once"
+        first, = self.post()
+        record = self.report_event("System started")
+        second, = self.post()
+        self.cron()
+        submission = self.submission_of_record(record)
+        self.assertEqual(submission['state'], 'accepted')
+        self.assertIsNone(submission['invoice'])
+        self.assertEqual(submission['rec_name'], "event System started")
+        self.assertEqual(submission['outcomes'], [('send', 'accepted')])
+        held = self.sandbox.chain(self.issuer, f'{self.issuer}/A')
+        self.assertEqual([h['id'] for h in held],
+            [f'INV-{first}', f'REC-{record}', f'INV-{second}'])
+        self.assertEqual([h['sequence'] for h in held], [1, 2, 3])
+        self.assertEqual(set(self.received_digests().values()), {1})
+        self.assertEqual(self.verify_chain(), {f'{self.issuer}/A': None})
+
+    def test_records_listed_with_invoices(self):
+        "Staff find records and invoices in the same list, by name"
+        from trytond.pool import Pool
+        invoice, = self.post()
+        record = self.report_event("Voiding 001-001 5..9")
+        with tools.transaction(commit=False):
+            Submission = Pool().get('account.einvoice.submission')
+            found = Submission.search([('rec_name', 'ilike', '%voiding%')])
+            self.assertEqual([s.record.id for s in found], [record])
+            listed = Submission.search([('state', '=', 'pending')])
+            self.assertEqual(
+                {(s.invoice and s.invoice.id, s.record and s.record.id)
+                    for s in listed},
+                {(invoice, None), (None, record)})

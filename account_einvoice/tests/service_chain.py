@@ -55,6 +55,8 @@ class TestChainService(OnboardingMixin, EinvoiceService):
 
     @staticmethod
     def record_id(submission):
+        if submission.record:
+            return f'REC-{submission.record.id}'
         return f'INV-{submission.invoice.id}'
 
     def reschedule_operation(self, submission):
@@ -64,10 +66,17 @@ class TestChainService(OnboardingMixin, EinvoiceService):
         return 'modify' if submission.state == 'rejected' else 'register'
 
     def generate_documents(self, submission, link):
-        invoice = submission.invoice
-        number = invoice.number
-        if invoice.description:
-            number = f'{number}-{invoice.description}'
+        if submission.record:
+            # a record without invoice: a system event of the chain
+            record = submission.record
+            number, date, amount = (f'{record.kind}-{record.id}',
+                record.date.date(), 0)
+        else:
+            invoice = submission.invoice
+            number = invoice.number
+            if invoice.description:
+                number = f'{number}-{invoice.description}'
+            date, amount = invoice.invoice_date, invoice.total_amount
         content = {
             'id': self.record_id(submission),
             'chain': self.chain_key(submission),
@@ -75,8 +84,8 @@ class TestChainService(OnboardingMixin, EinvoiceService):
             'previous': link.digest,
             'kind': KINDS[submission.operation],
             'number': number,
-            'date': invoice.invoice_date.isoformat(),
-            'amount': str(invoice.total_amount),
+            'date': date.isoformat(),
+            'amount': str(amount),
             'generated': dt.datetime.now().isoformat(timespec='seconds'),
             }
         data = json.dumps(content, separators=(',', ':')).encode()

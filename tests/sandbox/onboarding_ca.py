@@ -70,13 +70,13 @@ class OnboardingCAService(SandboxService):
     client_certificate = 'optional'
     json_routes = (
         JsonRoute('POST', PREFIX + '/compliance', 'compliance',
-            'compliance'),
+            'issue_compliance'),
         JsonRoute('POST', PREFIX + '/compliance/checks', 'compliance_checks',
-            'check'),
+            'run_check'),
         JsonRoute('POST', PREFIX + '/production/csids', 'production',
-            'production'),
+            'issue_production'),
         JsonRoute('PATCH', PREFIX + '/production/csids', 'renewal',
-            'renewal'),
+            'renew'),
         )
     default_options = {'otp': '123345', 'validity_days': 365,
         'require_checks': True, 'check_status': 'PASS'}
@@ -177,7 +177,7 @@ class OnboardingCAService(SandboxService):
         return {'keys': []}
 
     # -- routes --
-    def compliance(self, request):
+    def issue_compliance(self, request):
         refused = self._otp_problem(request)
         if refused:
             return refused
@@ -190,7 +190,7 @@ class OnboardingCAService(SandboxService):
         request.ctx.note(request_id=credential['request_id'])
         return self._answer(credential)
 
-    def check(self, request):
+    def run_check(self, request):
         credential = self._caller(request, self.compliance.values())
         if credential is None:
             return self._unauthorized()
@@ -205,7 +205,7 @@ class OnboardingCAService(SandboxService):
         return JsonResponse(200, {'validationResults': {
                     'status': status, 'errorMessages': []}})
 
-    def production(self, request):
+    def issue_production(self, request):
         credential = self._caller(request, self.compliance.values())
         if credential is None:
             return self._unauthorized()
@@ -220,7 +220,7 @@ class OnboardingCAService(SandboxService):
         self.calls['production'] += 1
         return self._answer(issued)
 
-    def renewal(self, request):
+    def renew(self, request):
         if self._caller(request, self.production) is None:
             return self._unauthorized()
         refused = self._otp_problem(request)
