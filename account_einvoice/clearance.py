@@ -14,8 +14,10 @@ report is not cached at posting."""
 from trytond.i18n import gettext
 from trytond.model import dualmethod
 from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
+from . import rows
 from .exceptions import ClearanceError
 from .printed import ACCEPTED
 from .service import EinvoiceService
@@ -67,13 +69,16 @@ class Invoice(metaclass=PoolMeta):
         ids = [i.id for i in invoices if i.id is not None and i.id >= 0]
         if not ids:
             return {}
+        result = {}
         with without_check_access():
-            submissions = Submission.search([
-                    ('invoice', 'in', ids),
-                    ('clearance', '=', True),
-                    ('state', 'not in', list(ACCEPTED)),
-                    ])
-            return {s.invoice.id: s.state for s in submissions}
+            for sub_ids in grouped_slice(ids, rows.IN_SLICE):
+                for submission in Submission.search([
+                            ('invoice', 'in', list(sub_ids)),
+                            ('clearance', '=', True),
+                            ('state', 'not in', list(ACCEPTED)),
+                            ]):
+                    result[submission.invoice.id] = submission.state
+        return result
 
     @classmethod
     def check_shareable(cls, invoices,

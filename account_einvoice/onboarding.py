@@ -62,8 +62,9 @@ class Onboarding(ModelSQL, ModelView):
     started = fields.DateTime("Started", readonly=True)
     running_since = fields.DateTime("Running Since", readonly=True)
     finished = fields.DateTime("Finished", readonly=True)
-    exchanges = fields.Function(fields.One2Many(
-            'account.einvoice.exchange', None, "Exchanges"),
+    exchanges = fields.Function(fields.Many2Many(
+            'account.einvoice.exchange', None, None, "Exchanges",
+            readonly=True),
         'get_exchanges')
 
     @classmethod

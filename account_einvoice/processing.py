@@ -43,6 +43,7 @@ from .polling import Polling
 from .recovery import MAX_FAILURES, RUN_STOPPERS, Recovery, active, option
 from .schema import validate_records
 from .submission import backoff
+from .transitions import Transitions
 
 logger = logging.getLogger(__name__)
 # an answer whose recording the database refuses (busy, concurrent write)
@@ -52,7 +53,7 @@ RECORD_ATTEMPTS = 5
 DEFER_DELAY = 0.2
 
 
-class Processor(Claim, Recovery, Polling):
+class Processor(Claim, Recovery, Polling, Transitions):
     "Report the pending submissions of one configuration"
 
     def __init__(self, configuration, ids=None):
@@ -575,64 +576,3 @@ class Processor(Claim, Recovery, Polling):
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         logger.warning("could not record the wait of e-invoice "
             "configuration %s", self.configuration_id)
-
-    @staticmethod
-    def after_send(submission, outcome, operation):
-        values = {
-            'exchange': None,
-            'needs_query': False,
-            'attempts': 0,
-            'next_attempt': None,
-            'last_error': None,
-            'code': outcome.code,
-            'message': outcome.message,
-            }
-        values.update(outcome.values)
-        if outcome.reference:
-            values['reference'] = outcome.reference
-        if outcome.state in {'accepted', 'accepted_with_errors'}:
-            if operation == 'cancel':
-                values.update(state='cancelled', registered=False)
-            else:
-                values.update(state=outcome.state, registered=True)
-                if submission.cancel_requested:
-                    values.update(
-                        state='pending', operation='cancel',
-                        cancel_requested=False, generated=False,
-                        chain=None, chain_sequence=None)
-        elif outcome.state == 'cancelled':
-            values.update(state='cancelled', registered=False)
-        elif outcome.state == 'not_found':
-            # Not taken by the authority, certainly: send it again (the
-            # service prepares it anew, e.g. with another number).
-            values['state'] = 'pending'
-        else:
-            values['state'] = 'rejected'
-            if submission.cancel_requested and not submission.registered:
-                values.update(state='cancelled', cancel_requested=False)
-        return values
-
-    @staticmethod
-    def _done(operation):
-        "The states a query may answer that end an operation"
-        return {
-            'register': {'accepted', 'accepted_with_errors', 'cancelled'},
-            'modify': {'accepted', 'accepted_with_errors', 'cancelled'},
-            'cancel': {'cancelled'},
-            }[operation]
-
-    @classmethod
-    def after_query(cls, submission, outcome):
-        done = cls._done(submission.operation)
-        if outcome.state not in done:
-            # The authority does not hold what we sent: safe to send it.
-            values = {
-                'exchange': None,
-                'needs_query': False,
-                'next_attempt': None,
-                }
-            values.update(outcome.values)
-            if outcome.state in {'accepted', 'accepted_with_errors'}:
-                values['registered'] = True
-            return values
-        return cls.after_send(submission, outcome, submission.operation)

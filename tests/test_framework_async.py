@@ -364,8 +364,11 @@ class AsyncTest(FrameworkTestCase):
         self.assertEqual(
             {h['status'] for h in state['held'][ISSUER].values()},
             {'Accepted'})
+        # both answers were lost twice: lots were queried and polled
+        self.assertEqual(self.sandbox.faults(), [])
         kinds = Counter(e['kind'] for e in self.exchanges())
         self.assertGreater(kinds['poll'], 0, kinds)
+        self.assertGreater(kinds['query'], 0, kinds)
 
     def worker_config(self, **times):
         "The workers' configuration file with other delays of the service"
