@@ -124,13 +124,14 @@ class Claim(ChainedClaim):
         now = dt.datetime.now()
         self.deferred = 0
         read = 0
+        if not transaction.database.has_select_for():
+            # SQLite reads outside any transaction until the first write:
+            # take the write lock before reading, so what is read (the
+            # pending rows, chain heads, documents to generate) cannot be
+            # claimed by another process before this claim commits.
+            Pool().get('account.einvoice.chain').lock(
+                configuration.id, None)
         if service.documents:
-            if not transaction.database.has_select_for():
-                # SQLite: take the write lock before reading, so what is
-                # read (chain heads, documents to generate) cannot change
-                # before this claim commits.
-                Pool().get('account.einvoice.chain').lock(
-                    configuration.id, None)
             read = self._generate(configuration, service, now)
         if not service.sends:
             return self._record_all(configuration, service, now, read)

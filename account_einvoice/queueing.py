@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class Queueing:
     "Part of account.einvoice.submission"
+    __slots__ = ()
 
     # -- Creation from invoices ------------------------------------------
     @classmethod
