@@ -124,14 +124,14 @@ class Claim(ChainedClaim):
         now = dt.datetime.now()
         self.deferred = 0
         read = 0
-        if not transaction.database.has_select_for():
-            # SQLite reads outside any transaction until the first write:
-            # take the write lock before reading, so what is read (the
-            # pending rows, chain heads, documents to generate) cannot be
-            # claimed by another process before this claim commits.
-            Pool().get('account.einvoice.chain').lock(
-                configuration.id, None)
+        self.seen = {}
         if service.documents:
+            if not transaction.database.has_select_for():
+                # SQLite: take the write lock before reading, so what is
+                # read (chain heads, documents to generate) cannot change
+                # before this claim commits.
+                Pool().get('account.einvoice.chain').lock(
+                    configuration.id, None)
             read = self._generate(configuration, service, now)
         if not service.sends:
             return self._record_all(configuration, service, now, read)
@@ -222,11 +222,13 @@ class Claim(ChainedClaim):
             where &= (table.generated == True)  # noqa: E712
         cursor.execute(*self._lockable(table.select(
                     table.id, table.needs_query, table.operation,
+                    table.state, table.attempts,
                     where=where, order_by=[table.id.asc],
                     limit=self._limit(configuration, service))))
         claimed = cursor.fetchall()
-        needs_query = {i: bool(q) for i, q, _ in claimed}
-        operations = {i: o for i, _, o in claimed}
+        self._saw(claimed)
+        needs_query = {i: bool(q) for i, q, *_ in claimed}
+        operations = {i: o for i, _, o, *_ in claimed}
         if not needs_query:
             return []
         ids = list(needs_query)
@@ -287,11 +289,14 @@ class Claim(ChainedClaim):
             where &= ~table.id.in_(list(exhausted))
         cursor = Transaction().connection.cursor()
         cursor.execute(*self._lockable(table.select(
-                    table.id, table.ticket, where=where,
+                    table.id, table.needs_query, table.operation,
+                    table.state, table.attempts, table.ticket, where=where,
                     order_by=[table.id.asc],
                     limit=self._limit(configuration, service))))
+        claimed = cursor.fetchall()
+        self._saw(claimed)
         by_ticket = defaultdict(list)
-        for submission_id, ticket in cursor:
+        for submission_id, *_, ticket in claimed:
             by_ticket[ticket or ''].append(submission_id)
         batches = []
         for ticket, ids in by_ticket.items():
@@ -302,6 +307,34 @@ class Claim(ChainedClaim):
                 batch.ticket = ticket or None
                 batches.append(batch)
         return batches
+
+    def _saw(self, claimed):
+        """Remember what the rows read were (id, needs_query, operation,
+        state, attempts): on SQLite they are checked again under the write
+        lock before they are linked to an exchange"""
+        if not Transaction().database.has_select_for():
+            self.seen.update((r[0], tuple(r[1:5])) for r in claimed)
+
+    def _check_unchanged(self, ids):
+        """On SQLite, which reads outside the transaction until its first
+        write (no row lock to skip), refuse the claim when another process
+        claimed, sent or recorded one of the rows read since: the claim
+        starts again from what is there now."""
+        if Transaction().database.has_select_for():
+            return
+        ids = [i for i in ids if i in self.seen]
+        if not ids:
+            return
+        _, Submission, _, _ = self._models()
+        table = Submission.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id, table.needs_query,
+                table.operation, table.state, table.attempts,
+                table.exchange, where=table.id.in_(ids)))
+        for id_, *values, exchange in cursor:
+            if exchange or tuple(values) != self.seen[id_]:
+                raise backend.DatabaseOperationalError(
+                    f'e-invoice submission {id_} changed since it was read')
 
     def _open(self, configuration, kind, operation, chunk, now):
         "Create the in-flight exchange of a batch and link its rows"
@@ -318,6 +351,8 @@ class Claim(ChainedClaim):
             worker=self.worker,
             record_count=len(chunk))
         exchange.save()
+        # the first write holds SQLite's write lock from here on
+        self._check_unchanged([s.id for s in chunk])
         Submission.write_rows(chunk, {'exchange': exchange.id})
         active.add((self.database, exchange.id))
         return Batch(exchange.id, kind, operation, [s.id for s in chunk])

@@ -55,6 +55,24 @@ class ExactlyOnceTest(FrameworkTestCase):
             [(e['kind'], e['state']) for e in self.exchanges()],
             [('send', 'unknown'), ('query', 'done')])
 
+    def test_claimed_meanwhile_by_another_process(self):
+        "Rows read, then claimed by another process before linked: sent once"
+        from trytond import config
+        section, option = 'account_einvoice_test', 'concurrent_claim_config'
+        invoices = self.post(3)
+        if not config._config.has_section(section):
+            config._config.add_section(section)
+        config.set(section, option, self.config_path)
+        try:
+            self.cron()
+        finally:
+            config.set(section, option, '')
+        self.assertEqual([self.sent_count(i) for i in invoices], [1, 1, 1])
+        self.assertEqual(self.states(invoices), Counter({'accepted': 3}))
+        exchanges = self.exchanges()
+        self.assertEqual([(e['kind'], e['state']) for e in exchanges],
+            [('send', 'done')])
+
     @tools.requires_postgresql
     def test_concurrent_processes(self):
         "4 processes (cron and direct runs), 2,000 pending: each sent once"

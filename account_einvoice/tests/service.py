@@ -7,18 +7,24 @@ It is registered only when trytond runs its tests (``test_include_dirs``)
 and shows, in a few lines, what a country module implements.
 """
 import os
+import subprocess
+import sys
 
 from lxml.builder import ElementMaker
 
+from trytond import config
 from trytond.pool import PoolMeta
+from trytond.transaction import Transaction
 
 from ..exceptions import ServiceFailure
 from ..service import FAULT_CODE, EinvoiceService, Outcome, Request
 
 NS = 'urn:einvoice-sandbox:test-authority:1'
-SCHEMAS = os.path.normpath(os.path.join(
-        os.path.dirname(__file__), '..', '..', 'tests', 'sandbox', 'schemas',
-        'test_authority'))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..'))
+SCHEMAS = os.path.join(ROOT, 'tests', 'sandbox', 'schemas', 'test_authority')
+#: test hook: the configuration file of a process that claims while this
+#: one prepares the batch it read (once)
+CONCURRENT_CLAIM = ('account_einvoice_test', 'concurrent_claim_config')
 E = ElementMaker(namespace=NS, nsmap={'ta': NS})
 STATES = {
     'Accepted': 'accepted',
@@ -74,6 +80,19 @@ class TestAuthorityService(EinvoiceService):
             E.Number(self.number(invoice)),
             E.Date(invoice.invoice_date.isoformat()),
             E.Amount(str(invoice.total_amount)))
+
+    def prepare(self, submissions):
+        path = config.get(*CONCURRENT_CLAIM, default=None)
+        if path:
+            # another process claims what this one read and has not
+            # linked yet (the race a claim must lose cleanly)
+            config.set(*CONCURRENT_CLAIM, '')
+            subprocess.run([sys.executable, '-m', 'tests.worker',
+                    '--company', str(self.configuration.company.id)],
+                env=dict(os.environ, TRYTOND_CONFIG=path,
+                    DB_NAME=Transaction().database.name),
+                cwd=ROOT, check=True, timeout=300)
+        return super().prepare(submissions)
 
     def build_request(self, submissions, operation):
         return self.assemble(submissions, operation, {
