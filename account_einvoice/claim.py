@@ -164,9 +164,9 @@ class Claim(ChainedClaim):
             query.for_ = database.get_select_for_skip_locked()('UPDATE')
         return query
 
-    def _base_where(self, table, now):
+    def _base_where(self, table, now, state='pending'):
         where = ((table.configuration == self.configuration_id)
-            & (table.state == 'pending')
+            & (table.state == state)
             & (table.exchange == Null)
             & ((table.next_attempt == Null) | (table.next_attempt <= now)))
         if self.ids is not None:
@@ -278,15 +278,7 @@ class Claim(ChainedClaim):
         authority is processing whose time to ask has come"""
         _, Submission, _, _ = self._models()
         table = Submission.__table__()
-        where = ((table.configuration == self.configuration_id)
-            & (table.state == 'processing')
-            & (table.exchange == Null)
-            & ((table.next_attempt == Null) | (table.next_attempt <= now)))
-        if self.ids is not None:
-            where &= table.id.in_(self.ids or [-1])
-        exhausted = self._exhausted()
-        if exhausted:
-            where &= ~table.id.in_(list(exhausted))
+        where = self._base_where(table, now, state='processing')
         cursor = Transaction().connection.cursor()
         cursor.execute(*self._lockable(table.select(
                     table.id, table.needs_query, table.operation,

@@ -35,6 +35,7 @@ sandbox clock, also in the summary).  The injected faults of
 """
 import base64
 import binascii
+import hmac
 import json
 import socket
 import time
@@ -105,6 +106,24 @@ class JsonRequest:
             return None
         user, sep, password = text.partition(':')
         return (user, password) if sep else None
+
+    def refuse_basic_auth(self, expected, realm):
+        """None when the Basic credentials are expected ('user:password';
+        no expected credentials: anyone), else the 401 answer; the user
+        given is noted"""
+        if not expected:
+            return None
+        user, _, password = str(expected).partition(':')
+        given = self.basic_auth()
+        if given is not None:
+            self.ctx.note(auth_user=given[0])
+        if given is None or not (
+                hmac.compare_digest(given[0].encode(), user.encode())
+                and hmac.compare_digest(given[1].encode(),
+                    password.encode())):
+            return JsonResponse(401, {'error': 'unauthorized'},
+                {'WWW-Authenticate': f'Basic realm="{realm}"'})
+        return None
 
 
 def _reject_constant(name):

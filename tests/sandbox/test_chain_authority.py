@@ -56,7 +56,6 @@ import base64
 import binascii
 import datetime
 import hashlib
-import hmac
 import math
 import secrets
 from dataclasses import dataclass
@@ -188,20 +187,8 @@ class TestChainService(SandboxService):
 
     # -- reading the request --
     def authenticate(self, request):
-        expected = self.options.get('basic_auth')
-        if not expected:
-            return None
-        user, _, password = str(expected).partition(':')
-        given = request.basic_auth()
-        if given is not None:
-            request.ctx.note(auth_user=given[0])
-        if given is None or not (
-                hmac.compare_digest(given[0].encode(), user.encode())
-                and hmac.compare_digest(given[1].encode(),
-                    password.encode())):
-            return JsonResponse(401, {'error': 'unauthorized'},
-                {'WWW-Authenticate': 'Basic realm="test-chain"'})
-        return None
+        return request.refuse_basic_auth(
+            self.options.get('basic_auth'), 'test-chain')
 
     def _read(self, request):
         "(issuer, [Document]); raises Malformed or TooMany (cached)"
