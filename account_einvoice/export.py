@@ -210,6 +210,7 @@ class Export(Wizard):
     def manifest_entry(document, name, data):
         previous = document.previous
         invoice = document.submission.invoice
+        record = document.submission.record
         return {
             'file': name,
             'chain': document.chain.key if document.chain else None,
@@ -217,6 +218,7 @@ class Export(Wizard):
             'kind': document.kind,
             'operation': document.operation,
             'invoice': invoice.number if invoice else None,
+            'record': record.rec_name if record else None,
             'digest': document.digest,
             'previous_digest': previous.digest if previous else None,
             'generated': document.generated.isoformat(),

@@ -247,6 +247,33 @@ class LocalTest(ChainTestCase):
         self.assertIn('3 documents', str(raised.exception))
         self.assertIn('the 2 one export', str(raised.exception))
 
+    def test_event_log(self):
+        "System events recorded in the chain with the invoices, exported"
+        from trytond.pool import Pool
+
+        def event():
+            pool = Pool()
+            Record = pool.get('account.einvoice.record')
+            Configuration = pool.get('account.einvoice.configuration')
+            return Record.report(Configuration(self.configuration), 'event',
+                {'event': 'restart'}, description="System restarted").id
+        first, = self.post()
+        record = tools.call(event, company=self.company)
+        second, = self.post()
+        with tools.transaction(commit=False):
+            Submission = Pool().get('account.einvoice.submission')
+            submission, = Submission.search([('record', '=', record)])
+            self.assertEqual(
+                (submission.state, submission.chain_sequence), ('recorded', 2))
+        self.assertEqual(self.verify_chain(), {self.issuer: None})
+        today = dt.date.today()
+        _, result = self.export(today - dt.timedelta(days=1), today)
+        manifest = json.loads(self.unzip(result['file'])['manifest.json'])
+        self.assertEqual(
+            [(e['sequence'], e['record']) for e in manifest['documents']],
+            [(1, None), (2, "event System restarted"), (3, None)])
+        self.assertEqual(self.sandbox.received('test_chain'), [])
+
     def test_generated_at_claim(self):
         "generate_on = 'claim': Send Now and the cron record, send none"
         from trytond.modules.account_einvoice.tests.service_local import (
