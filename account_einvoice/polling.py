@@ -52,9 +52,6 @@ class Polling:
                 'account_einvoice.msg_poll_deadline_passed',
                 ticket=ticket or '-',
                 date=deadline.replace(microsecond=0))
-            if not submission.poll_notified:
-                values['poll_notified'] = True
-                self.late_lots.setdefault(ticket, []).append(submission.id)
         return values
 
     @staticmethod
@@ -68,20 +65,29 @@ class Polling:
             'next_attempt': None,
             }
 
-    def notify_late_lots(self):
-        "Tell the accountants, once, about lots past their poll deadline"
-        pool = Pool()
-        Configuration = pool.get('account.einvoice.configuration')
-        Submission = pool.get('account.einvoice.submission')
-        late = getattr(self, 'late_lots', None)
-        if not late:
-            return
-        configuration = Configuration(self.configuration_id)
-        for ticket, ids in late.items():
-            configuration.notify_accountants(
-                gettext('account_einvoice.msg_poll_deadline_label',
-                    service=configuration.service_string),
-                gettext('account_einvoice.msg_poll_deadline_passed_count',
-                    ticket=ticket or '-', count=len(ids)),
-                records=Submission.browse(ids))
-        late.clear()
+
+def notify_late_lots(configuration, now=None):
+    """Tell the company's accounting administrators, once per lot, about
+    the lots still processed past their poll deadline (whether the polls
+    answer or fail); called at the start of each run"""
+    Submission = Pool().get('account.einvoice.submission')
+    now = now or dt.datetime.now()
+    late = Submission.search([
+            ('configuration', '=', configuration.id),
+            ('state', '=', 'processing'),
+            ('poll_deadline', '<=', now),
+            ('poll_notified', '=', False),
+            ], order=[('id', 'ASC')])
+    by_ticket = {}
+    for submission in late:
+        by_ticket.setdefault(submission.ticket, []).append(submission)
+    for ticket, submissions in by_ticket.items():
+        configuration.notify_accountants(
+            gettext('account_einvoice.msg_poll_deadline_label',
+                service=configuration.service_string),
+            gettext('account_einvoice.msg_poll_deadline_passed_count',
+                ticket=ticket or '-', count=len(submissions)),
+            records=submissions)
+    if late:
+        Submission.write_rows(late, {'poll_notified': True})
+    return late

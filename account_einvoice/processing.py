@@ -452,7 +452,6 @@ class Processor(Claim, Recovery, Polling, Transitions):
                 'ticket', 'poll_deadline', 'poll_notified'],
             lambda t: t.exchange == batch.exchange)
         now = dt.datetime.now()
-        self.late_lots = {}
         returned = []
         early = {}
         if batch.kind == 'query':
@@ -543,7 +542,6 @@ class Processor(Claim, Recovery, Polling, Transitions):
         if returned:
             Pool().get('account.einvoice.document').keep_returned(
                 exchange.company.id, returned)
-        self.notify_late_lots()
         exchange.state = 'done'
         exchange.response = response.content
         exchange.duration = round(response.duration, 3)

@@ -375,6 +375,7 @@ class Submission(Queueing, ModelSQL, ModelView):
         """Report for one configuration; what goes wrong unexpectedly is
         recorded on it and never stops the other configurations"""
         from .deadline import notify_deadlines
+        from .polling import notify_late_lots
         from .processing import Processor
         pool = Pool()
         Configuration = pool.get('account.einvoice.configuration')
@@ -382,6 +383,7 @@ class Submission(Queueing, ModelSQL, ModelView):
         configuration_id = configuration.id
         try:
             notify_deadlines(configuration)
+            notify_late_lots(configuration)
             transaction.commit()
             Processor(configuration, ids=ids).run()
         except Exception as exception:

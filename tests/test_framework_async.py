@@ -254,6 +254,31 @@ class AsyncTest(FrameworkTestCase):
         self.cron()
         self.assertEqual(self.states(invoices), ['accepted'] * 2)
 
+    def test_poll_deadline_notified_when_polls_fail(self):
+        "Polls failing past the poll deadline: staff are told all the same"
+        from trytond import config
+        config.set(SECTION, 'poll_deadline', '0')
+        known = len(self.notifications())
+        invoices = self.post(2)
+        self.cron()
+        self.sandbox.add_fault(SERVICE, 'result', 'http_503', count=None)
+        self.make_due()
+        self.cron()
+        self.make_due()
+        self.cron()
+        late = self.notifications()[known:]
+        self.assertEqual(len(late), 1, late)
+        self.assertIn(self.lots(invoices)[0]['ticket'], late[0][1])
+        self.assertEqual(self.states(invoices), ['processing'] * 2)
+        self.assertTrue(all(lot['poll_notified']
+                for lot in self.lots(invoices)))
+        self.assertEqual(self.state()['calls'].get('result', 0), 0)
+        self.sandbox.clear_faults()
+        self.finish_processing()
+        self.make_due()
+        self.cron()
+        self.assertEqual(self.states(invoices), ['accepted'] * 2)
+
     def test_submit_answer_lost(self):
         "A lost submit answer: queried, not resent while processing"
         invoices = self.post(3)
