@@ -91,6 +91,10 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
                     'invisible': ~Eval('certificate_name'),
                     'depends': ['certificate_name'],
                     },
+                'onboard': {
+                    'invisible': ~Eval('certificate_name'),
+                    'depends': ['certificate_name'],
+                    },
                 })
 
     @classmethod
@@ -355,6 +359,12 @@ class Configuration(DeactivableMixin, ModelSQL, ModelView):
     def check_certificate(cls, configurations):
         for configuration in configurations:
             configuration.check_certificate_usable()
+
+    @classmethod
+    @ModelView.button_action('account_einvoice.wizard_onboard')
+    def onboard(cls, configurations):
+        "Run the authority's onboarding steps (see onboarding.py)"
+        pass
 
     def record_failure(self, message):
         """Remember a whole-request refusal caused by our setup and tell

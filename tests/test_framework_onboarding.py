@@ -325,6 +325,26 @@ class OnboardingTest(ChainTestCase):
             self.onboard('')
         self.assertEqual(len(self.stored_exchanges()), 1)
 
+    def test_onboard_button(self):
+        "The configuration's Onboard button opens the wizard (admins only)"
+        from trytond.pool import Pool
+
+        def press():
+            pool = Pool()
+            Configuration = pool.get('account.einvoice.configuration')
+            Action = pool.get('ir.action')
+            ModelData = pool.get('ir.model.data')
+            wizard = Action.get_action_id(
+                ModelData.get_id('account_einvoice', 'wizard_onboard'))
+            return Configuration.onboard(
+                [Configuration(self.configuration)]), wizard
+        action, wizard = tools.call(press, user=self.users['chief'],
+            company=self.company, context={'_check_access': True})
+        self.assertEqual(action, wizard)
+        with self.assertRaises(UserError):
+            tools.call(press, user=self.users['bookkeeper'],
+                company=self.company, context={'_check_access': True})
+
     def test_store_rules(self):
         "Names are file names; no directory, nothing stored; nor onboarded"
         from trytond import config
