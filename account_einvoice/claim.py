@@ -60,13 +60,9 @@ def record_locally(configuration_id, documents=True, ids=None):
         where &= (table.generated == True)  # noqa: E712
     if ids is not None:
         where &= reduce_ids(table.id, ids or [-1])
-    query = table.select(table.id, table.operation, where=where,
-        order_by=[table.id.asc])
-    database = Transaction().database
-    if database.has_select_for():
-        query.for_ = database.get_select_for_skip_locked()('UPDATE')
     cursor = Transaction().connection.cursor()
-    cursor.execute(*query)
+    cursor.execute(*lockable(table.select(table.id, table.operation,
+                where=where, order_by=[table.id.asc])))
     recorded = cursor.fetchall()
     if not recorded:
         return 0
@@ -86,6 +82,14 @@ def record_locally(configuration_id, documents=True, ids=None):
                 'state': 'recorded',
                 } for i, o in recorded])
     return len(recorded)
+
+
+def lockable(query):
+    "query locking the rows it reads, skipping those locked (PostgreSQL)"
+    database = Transaction().database
+    if database.has_select_for():
+        query.for_ = database.get_select_for_skip_locked()('UPDATE')
+    return query
 
 
 def _chunks(items, size):
@@ -126,12 +130,7 @@ class Claim(ChainedClaim):
         read = 0
         self.seen = {}
         if service.documents:
-            if not transaction.database.has_select_for():
-                # SQLite: take the write lock before reading, so what is
-                # read (chain heads, documents to generate) cannot change
-                # before this claim commits.
-                Pool().get('account.einvoice.chain').lock(
-                    configuration.id, None)
+            self._lock_first(configuration)
             read = self._generate(configuration, service, now)
         if not service.sends:
             return self._record_all(configuration, service, now, read)
@@ -153,16 +152,18 @@ class Claim(ChainedClaim):
             transaction.commit()
             if not service.documents or read < limit:
                 return []
-            if not transaction.database.has_select_for():
-                Pool().get('account.einvoice.chain').lock(
-                    configuration.id, None)
+            self._lock_first(configuration)
             read = self._generate(configuration, service, now)
 
     def _lockable(self, query):
-        database = Transaction().database
-        if database.has_select_for():
-            query.for_ = database.get_select_for_skip_locked()('UPDATE')
-        return query
+        return lockable(query)
+
+    def _lock_first(self, configuration):
+        """SQLite: take the write lock before reading, so what is read
+        (chain heads, documents to generate) cannot change before this
+        claim commits"""
+        if not Transaction().database.has_select_for():
+            Pool().get('account.einvoice.chain').lock(configuration.id, None)
 
     def _base_where(self, table, now, state='pending'):
         where = ((table.configuration == self.configuration_id)

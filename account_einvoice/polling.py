@@ -19,51 +19,29 @@ from trytond.i18n import gettext
 from trytond.pool import Pool
 
 
-class Polling:
-    "Part of the Processor (it provides configuration_id)"
-
-    def _service(self):
-        if getattr(self, '_polling_service', None) is None:
-            Configuration = Pool().get('account.einvoice.configuration')
-            self._polling_service = Configuration(
-                self.configuration_id).get_service()
-        return self._polling_service
-
-    def processing_values(self, submission, outcome, now, ticket=None):
-        """The values of a submission the authority is processing: asked
-        again after poll_delay, staff told once past the poll deadline"""
-        service = self._service()
-        ticket = outcome.reference or ticket
-        values = {
-            'state': 'processing',
-            'ticket': ticket,
-            'exchange': None,
-            'needs_query': False,
-            'attempts': 0,
-            'last_error': None,
-            'next_attempt': now + dt.timedelta(seconds=service.poll_delay),
-            }
-        deadline = getattr(submission, 'poll_deadline', None)
-        if getattr(submission, 'state', None) != 'processing' or not deadline:
-            deadline = now + dt.timedelta(seconds=service.poll_deadline)
-            values.update(poll_deadline=deadline, poll_notified=False)
-        elif deadline <= now:
-            values['last_error'] = gettext(
-                'account_einvoice.msg_poll_deadline_passed',
-                ticket=ticket or '-',
-                date=deadline.replace(microsecond=0))
-        return values
-
-    @staticmethod
-    def lot_lost_values():
-        """The authority does not know the lot (or did not say): ask it
-        about each document before anything is sent again"""
-        return {
-            'state': 'pending',
-            'exchange': None,
-            'needs_query': True,
-            'next_attempt': None,
-            }
+def processing_values(service, submission, outcome, now, ticket=None):
+    """The values of a submission the authority is processing: asked again
+    after poll_delay, with a poll deadline from the first answer; past it,
+    Last Error says so (staff are told by notify_late_lots)"""
+    ticket = outcome.reference or ticket
+    values = {
+        'state': 'processing',
+        'ticket': ticket,
+        'exchange': None,
+        'needs_query': False,
+        'attempts': 0,
+        'last_error': None,
+        'next_attempt': now + dt.timedelta(seconds=service.poll_delay),
+        }
+    deadline = submission.poll_deadline
+    if submission.state != 'processing' or not deadline:
+        values.update(poll_notified=False, poll_deadline=(
+                now + dt.timedelta(seconds=service.poll_deadline)))
+    elif deadline <= now:
+        values['last_error'] = gettext(
+            'account_einvoice.msg_poll_deadline_passed',
+            ticket=ticket or '-', date=deadline.replace(microsecond=0))
+    return values
 
 
 def notify_late_lots(configuration, now=None):

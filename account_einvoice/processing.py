@@ -39,7 +39,7 @@ from .exceptions import CertificateError, ServiceFailure
 from .exchange import worker_id
 from .isolation import isolate, refusal
 from .local_message import LocalMessage
-from .polling import Polling
+from .polling import processing_values
 from .recovery import MAX_FAILURES, RUN_STOPPERS, Recovery, active, option
 from .schema import validate_records
 from .submission import backoff
@@ -53,7 +53,7 @@ RECORD_ATTEMPTS = 5
 DEFER_DELAY = 0.2
 
 
-class Processor(Claim, Recovery, Polling, Transitions):
+class Processor(Claim, Recovery, Transitions):
     "Report the pending submissions of one configuration"
 
     def __init__(self, configuration, ids=None):
@@ -227,7 +227,7 @@ class Processor(Claim, Recovery, Polling, Transitions):
             for attempt in range(RECORD_ATTEMPTS):
                 try:
                     self._store_answer(batch.exchange, response, request)
-                    self.record(batch, outcomes, response)
+                    self.record(service, batch, outcomes, response)
                     return
                 except backend.DatabaseOperationalError:
                     transaction.rollback()
@@ -439,7 +439,7 @@ class Processor(Claim, Recovery, Polling, Transitions):
         transaction.commit()
         return kind
 
-    def record(self, batch, outcomes, response):
+    def record(self, service, batch, outcomes, response):
         Configuration, Submission, Exchange, Outcome = self._models()
         transaction = Transaction()
         if not self._still_ours(batch.exchange):
@@ -449,13 +449,14 @@ class Processor(Claim, Recovery, Polling, Transitions):
         exchange = Exchange(batch.exchange)
         submissions = rows.read(Submission,
             ['operation', 'cancel_requested', 'registered', 'state',
-                'ticket', 'poll_deadline', 'poll_notified'],
+                'ticket', 'poll_deadline'],
             lambda t: t.exchange == batch.exchange)
         now = dt.datetime.now()
         returned = []
         early = {}
         if batch.kind == 'query':
-            early = self._too_early(exchange, submissions, outcomes)
+            early = self._too_early(
+                service, exchange, submissions, outcomes)
         states = Counter()
         groups = defaultdict(list)
         outcome_rows = []
@@ -464,34 +465,33 @@ class Processor(Claim, Recovery, Polling, Transitions):
             if outcome is not None and outcome.document is not None:
                 returned.append(
                     (submission.id, submission.operation, outcome.document))
-            if batch.kind == 'poll' and (outcome is None
-                    or outcome.state in {'unknown', 'not_found'}):
-                values = self.lot_lost_values()
-                row_state, code, message, reference = (
-                    'unknown', outcome and outcome.code,
-                    (outcome and outcome.message) or gettext(
-                        'account_einvoice.msg_poll_lot_unknown',
-                        ticket=batch.ticket or '-'), None)
-            elif outcome is not None and outcome.state == 'processing':
-                values = self.processing_values(
-                    submission, outcome, now, batch.ticket)
-                values.update(code=outcome.code, message=outcome.message)
-                row_state, code, message, reference = (
-                    'processing', outcome.code, outcome.message,
-                    values['ticket'])
-            elif outcome is None or outcome.state == 'unknown':
+            if outcome is None or outcome.state == 'unknown' or (
+                    batch.kind == 'poll' and outcome.state == 'not_found'):
+                # the authority must be asked about each document (a lot
+                # it does not know included) before anything is sent again
                 values = {
                     'exchange': None,
                     'needs_query': True,
                     'next_attempt': None,
                     }
-                if submission.state == 'processing':
-                    values['state'] = 'pending'
                 row_state, code, message, reference = (
                     'unknown', None, gettext(
                         'account_einvoice.msg_outcome_missing'), None)
+                if batch.kind == 'poll':
+                    values['state'] = 'pending'
+                    message = gettext('account_einvoice.msg_poll_lot_unknown',
+                        ticket=batch.ticket or '-')
                 if outcome is not None:
-                    code, message = outcome.code, outcome.message
+                    code = outcome.code
+                    message = outcome.message or (
+                        message if batch.kind == 'poll' else None)
+            elif outcome.state == 'processing':
+                values = processing_values(
+                    service, submission, outcome, now, batch.ticket)
+                values.update(code=outcome.code, message=outcome.message)
+                row_state, code, message, reference = (
+                    'processing', outcome.code, outcome.message,
+                    values['ticket'])
             elif submission.id in early:
                 # The last request may still be in the authority's hands
                 values = {

@@ -107,20 +107,19 @@ class Recovery:
         if submissions:
             Submission.write(submissions, {'exchange': None})
 
-    def _too_early(self, exchange, submissions, outcomes):
+    def _too_early(self, service, exchange, submissions, outcomes):
         """{submission id: when to ask again} for the answers "not held"
         that cannot be believed yet: the query left less than the request
         window plus confirm_delay after the last request carrying the
         submission was sent (that request may still have been in the
         authority's hands)"""
-        Configuration, _, Exchange, Outcome = self._models()
+        _, _, Exchange, Outcome = self._models()
         candidates = [s.id for s in submissions
             if s.id in outcomes
             and outcomes[s.id].state not in {'unknown', 'processing'}
             and outcomes[s.id].state not in self._done(s.operation)]
         if not candidates:
             return {}
-        service = Configuration(self.configuration_id).get_service()
         # an authority processing lots on its own time may not show what
         # it received before it is done with it
         delay = dt.timedelta(seconds=request_window(service)

@@ -66,6 +66,13 @@ class TestChainService(OnboardingMixin, EinvoiceService):
         return 'modify' if submission.state == 'rejected' else 'register'
 
     def generate_documents(self, submission, link):
+        content = self.document_content(submission, link)
+        data = json.dumps(content, separators=(',', ':')).encode()
+        return [Draft(content['kind'], data, hashlib.sha256(data).hexdigest(),
+                filename=f"{content['id']}-{content['sequence']}.json")]
+
+    def document_content(self, submission, link):
+        "The JSON document of the submission, linked to the end of its chain"
         if submission.record:
             # a record without invoice: a system event of the chain
             record = submission.record
@@ -88,9 +95,7 @@ class TestChainService(OnboardingMixin, EinvoiceService):
             'amount': str(amount),
             'generated': dt.datetime.now().isoformat(timespec='seconds'),
             }
-        data = json.dumps(content, separators=(',', ':')).encode()
-        return [Draft(content['kind'], data, hashlib.sha256(data).hexdigest(),
-                filename=f"{content['id']}-{content['sequence']}.json")]
+        return content
 
     def check_documents(self, submission, drafts):
         for draft in drafts:

@@ -11,7 +11,6 @@ one invoice per request; no query: a resend of a cleared invoice is
 answered with the copy held (409), read as cleared."""
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import json
 
@@ -20,7 +19,7 @@ from trytond.pool import Pool
 from ..document import Draft
 from ..exceptions import ServiceFailure
 from ..service import Outcome, Request
-from .service_chain import KINDS, TestChainService
+from .service_chain import TestChainService
 
 PATH = '/test-clearance/v1/invoices'
 #: the authority's rule a credit note without its reason breaks
@@ -48,24 +47,15 @@ class TestClearanceService(TestChainService):
                     f"its reason (rule {REASON_RULE})")
         return messages
 
-    def generate_documents(self, submission, link):
+    def document_content(self, submission, link):
+        content = super().document_content(submission, link)
         invoice = submission.invoice
-        content = {
-            'id': self.record_id(submission),
-            'chain': self.chain_key(submission),
-            'sequence': link.sequence + 1,
-            'previous': link.digest,
-            'kind': KINDS[submission.operation],
-            'number': invoice.number,
-            'date': invoice.invoice_date.isoformat(),
-            'amount': str(invoice.total_amount),
-            'generated': dt.datetime.now().isoformat(timespec='seconds'),
-            }
-        if invoice.description:
-            content['reason'] = invoice.description
-        data = json.dumps(content, separators=(',', ':')).encode()
-        return [Draft(content['kind'], data, hashlib.sha256(data).hexdigest(),
-                filename=f"{content['id']}-{content['sequence']}.json")]
+        if invoice:
+            # the number as it is; the reason of a credit note on its own
+            content['number'] = invoice.number
+            if invoice.description:
+                content['reason'] = invoice.description
+        return content
 
     def build_request(self, submissions, operation):
         submission, = submissions
