@@ -119,6 +119,6 @@ po: venv
 	TRYTOND_DATABASE__URI=sqlite:// TRYTOND_DATABASE__PATH=$(CURDIR)/$(PO_DB) \
 	TRYTONPASSFILE=$(PO_DB)/password $(BIN)/trytond-admin -d po \
 		-u account_einvoice account_einvoice_es_sii account_einvoice_ar \
-		account_einvoice_es_verifactu \
+		account_einvoice_es_verifactu account_einvoice_sa_zatca \
 		--activate-dependencies -l es \
 		--export-translations

@@ -9,7 +9,7 @@ from setuptools import setup
 
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 FRAMEWORK = 'account_einvoice'
 SUITE = {
     FRAMEWORK, 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu'}
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca'}
 
 
 def _key(name):

@@ -32,7 +32,7 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
 #: targets testing only the sandbox: no trytond database
 DATABASE_FREE = [
     'tests.test_sandbox_afip_wsaa', 'tests.test_sandbox_afip_wsfe',

@@ -12,7 +12,7 @@ from lxml import etree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
 PLACEHOLDER = re.compile(r'%\(\w+\)[sdr]')
 # translation types created for the source language when a module loads
 LOADED_TYPES = {'field', 'help', 'selection', 'model'}

@@ -1,0 +1,77 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.model import fields
+from trytond.pool import PoolMeta
+from trytond.pyson import Eval
+
+PORTALS = [
+    ('developer-portal', "Developer Portal"),
+    ('simulation', "Simulation"),
+    ('core', "Production"),
+    ]
+INVOICE_TYPES = [
+    ('1100', "Standard and Simplified"),
+    ('1000', "Standard Only"),
+    ('0100', "Simplified Only"),
+    ]
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.configuration'
+
+    _zatca_states = {
+        'invisible': Eval('service') != 'sa_zatca',
+        'required': Eval('service') == 'sa_zatca',
+        }
+    zatca_portal = fields.Selection([(None, "")] + PORTALS, "ZATCA Portal",
+        states=_zatca_states,
+        help="ZATCA's environment: the developer portal (tests), the "
+        "simulation (pre-production) or production (core).")
+    zatca_invoice_types = fields.Selection(
+        [(None, "")] + INVOICE_TYPES, "ZATCA Invoice Types",
+        states=_zatca_states,
+        help="The invoices this device (EGS unit) issues: standard (B2B), "
+        "simplified (B2C) or both.")
+    zatca_solution_name = fields.Char("Solution Name",
+        states=_zatca_states,
+        help="The name of the solution in the device serial (SN 1-…).")
+    zatca_model = fields.Char("Model",
+        states=_zatca_states,
+        help="The model or version of the device (SN 2-…).")
+    zatca_serial = fields.Char("Serial Number",
+        states=_zatca_states,
+        help="The serial number of the device (SN 3-…), unique per "
+        "taxpayer.")
+    zatca_branch = fields.Char("Branch",
+        states=_zatca_states,
+        help="The branch (organization unit) of the certificate; for a VAT "
+        "group, the 10-digit TIN of the member.")
+    zatca_industry = fields.Char("Industry",
+        states=_zatca_states,
+        help="The business category of the certificate (e.g. Retail).")
+    zatca_location = fields.Char("Location",
+        states=_zatca_states,
+        help="The registered address of the device (e.g. its short national "
+        "address or city).")
+    del _zatca_states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.service.selection.append(
+            ('sa_zatca', "Saudi Arabia: ZATCA (Fatoora)"))
+
+    @classmethod
+    def default_zatca_solution_name(cls):
+        return 'Tryton'
+
+    @classmethod
+    def default_zatca_model(cls):
+        return '8.0'
+
+    def get_service(self):
+        if self.service == 'sa_zatca':
+            from .service import ZatcaService
+            return ZatcaService(self)
+        return super().get_service()
