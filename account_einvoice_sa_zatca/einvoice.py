@@ -1,9 +1,10 @@
 # This file is part of the account_einvoice suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
-from trytond.model import fields
-from trytond.pool import PoolMeta
-from trytond.pyson import Eval
+from trytond.i18n import gettext
+from trytond.model import ModelView, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, PYSONEncoder
 
 PORTALS = [
     ('developer-portal', "Developer Portal"),
@@ -75,3 +76,49 @@ class Configuration(metaclass=PoolMeta):
             from .service import ZatcaService
             return ZatcaService(self)
         return super().get_service()
+
+
+class Submission(metaclass=PoolMeta):
+    __name__ = 'account.einvoice.submission'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'zatca_correct': {
+                    'invisible': ((Eval('state') != 'rejected')
+                        | (Eval('service') != 'sa_zatca')),
+                    'depends': ['state', 'service'],
+                    },
+                })
+
+    @classmethod
+    @ModelView.button
+    def zatca_correct(cls, submissions):
+        """Correct rejected invoices the ZATCA way: a draft credit note
+        cancelling each (its reason filled in) and a draft copy to fix and
+        post as the new invoice; open them"""
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        Action = pool.get('ir.action')
+        ModelData = pool.get('ir.model.data')
+        invoices = [s.invoice for s in submissions
+            if s.state == 'rejected' and s.invoice
+            and s.invoice.state in {'posted', 'paid'}]
+        if not invoices:
+            return
+        credits = Invoice.credit(invoices)
+        for credit, invoice in zip(credits, invoices):
+            credit.zatca_corrected_invoice = invoice
+            credit.zatca_reason = gettext(
+                'account_einvoice_sa_zatca.msg_correction_reason',
+                invoice=invoice.number)
+        Invoice.save(credits)
+        copies = Invoice.copy(invoices)
+        action = Action.get_action_value(
+            ModelData.get_id('account_invoice', 'act_invoice_out_form'))
+        action['domain'] = PYSONEncoder().encode(
+            [('id', 'in', [i.id for i in credits + copies])])
+        action['name'] = gettext(
+            'account_einvoice_sa_zatca.msg_correction_action')
+        return action

@@ -1,9 +1,14 @@
 # This file is part of the account_einvoice suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from decimal import ROUND_HALF_UP
+
+from trytond.i18n import gettext
 from trytond.model import fields
-from trytond.pool import PoolMeta
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
+
+from .exceptions import ZatcaError
 
 TRANSACTIONS = [
     (None, "Automatic"),
@@ -68,3 +73,39 @@ class Invoice(metaclass=PoolMeta):
         credit.zatca_corrected_invoice = self
         credit.zatca_transaction = self.zatca_transaction
         return credit
+
+    def _zatca_reported(self):
+        "Whether the company reports its customer invoices to ZATCA"
+        Configuration = Pool().get('account.einvoice.configuration')
+        return bool(self.type == 'out' and self.company
+            and Configuration.search([
+                    ('company', '=', self.company.id),
+                    ('service', '=', 'sa_zatca'),
+                    ], limit=1))
+
+    @fields.depends('company', 'type', 'currency')
+    def _round_taxes(self, taxes):
+        # ZATCA rounds each VAT category's tax half up (BR-S-09): so does
+        # the invoice, without Tryton's compensation between taxes
+        if self.currency and self._zatca_reported():
+            for line in taxes.values():
+                line.amount = self.currency.round(
+                    line.amount, rounding=ROUND_HALF_UP)
+            return
+        super()._round_taxes(taxes)
+
+    @classmethod
+    def cancel(cls, invoices):
+        pool = Pool()
+        Submission = pool.get('account.einvoice.submission')
+        held = Submission.search([
+                ('invoice', 'in', [i.id for i in invoices]),
+                ('configuration.service', '=', 'sa_zatca'),
+                ('state', 'in', ['pending', 'processing', 'accepted',
+                        'accepted_with_errors']),
+                ], limit=1)
+        if held:
+            raise ZatcaError(gettext(
+                    'account_einvoice_sa_zatca.msg_cancel_reported',
+                    invoice=held[0].invoice.rec_name))
+        super().cancel(invoices)

@@ -99,6 +99,11 @@ class InvoiceData:
     posted_untaxed: Decimal = None
     posted_tax: Decimal = None
     posted_total: Decimal = None
+    #: Tryton's tax amount of each tax of the posted invoice, as
+    #: [(category, rate, amount, source)] (source: the record and field or
+    #: a label, for the messages); rules.py compares it with each VAT
+    #: category's tax (BR-S-09); None: not compared
+    posted_taxes: list = None
     #: set when the document joins its unit's chain
     icv: int = None
     pih: str = None

@@ -39,7 +39,8 @@ DATABASE_FREE = [
     'tests.test_sandbox_core', 'tests.test_sandbox_sii_consulta',
     'tests.test_sandbox_sii_suministro', 'tests.test_signing',
     'tests.test_sandbox_chain', 'tests.test_sandbox_soap12',
-    'tests.test_sandbox_verifactu']
+    'tests.test_sandbox_verifactu', 'tests.test_zatca_document',
+    'tests.test_sandbox_zatca']
 SLOWEST = 10
 
 

@@ -89,6 +89,9 @@ def _default_specs():
         IdentitySpec('es_other', es_company('B8765432'),
             'SANDBOX OTRA EMPRESA SL', 'IDCES-', 'ES'),
         IdentitySpec('ar_company', ar, 'SANDBOX EMPRESA SA', 'CUIT ', 'AR'),
+        # a Saudi VAT number: 15 digits, the first and the last 3
+        IdentitySpec('sa_company', '310123456700003',
+            'SANDBOX SAUDI COMPANY LLC', '', 'SA'),
         IdentitySpec('test_company', 'TEST0001', 'Sandbox Test Company'),
         IdentitySpec('expired', 'EXPIRED01', 'Sandbox Expired Company',
             expired=True),

@@ -16,4 +16,5 @@ SERVICES = {
     'verifactu': '.verifactu:VerifactuService',
     'afip_wsaa': '.afip_wsaa:WSAAService',
     'afip_wsfe': '.afip_wsfe:WSFEService',
+    'zatca': '.zatca:ZatcaService',
 }
