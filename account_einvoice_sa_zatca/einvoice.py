@@ -115,8 +115,8 @@ class Submission(metaclass=PoolMeta):
                 invoice=invoice.number)
         Invoice.save(credits)
         copies = Invoice.copy(invoices)
-        action = Action.get_action_value(
-            ModelData.get_id('account_invoice', 'act_invoice_out_form'))
+        action = Action(ModelData.get_id(
+                'account_invoice', 'act_invoice_out_form')).get_action_value()
         action['domain'] = PYSONEncoder().encode(
             [('id', 'in', [i.id for i in credits + copies])])
         action['name'] = gettext(

@@ -136,7 +136,6 @@ def tax_invoice(invoice):
                 invoice=invoice.rec_name))
     held = document_values(data)
     facts = ZatcaInvoice(invoice, submission.configuration).data
-    totals = amounts.totals(facts)
     if facts.type_code in {CREDIT_NOTE, DEBIT_NOTE}:
         title = TITLES[facts.type_code]
     else:
@@ -145,7 +144,6 @@ def tax_invoice(invoice):
     return SimpleNamespace(
         title_en=title[0],
         title_ar=title[1],
-        standard=facts.transaction == STANDARD,
         number=facts.number,
         uuid=held.uuid,
         icv=held.icv,
@@ -174,15 +172,13 @@ def tax_invoice(invoice):
                 rate=percent(allowance.rate),
                 amount=money(allowance.amount),
                 ) for allowance in facts.allowances],
-        line_total=_amount(held.line_total) or money(totals.line_total),
+        line_total=_amount(held.line_total),
         allowance_total=(_amount(held.allowance_total)
             if facts.allowances else ''),
         tax_exclusive=_amount(held.tax_exclusive),
         tax_total=_amount(held.tax_total),
         tax_inclusive=_amount(held.tax_inclusive),
-        payable=_amount(held.payable),
         tax_total_sar=_amount(held.tax_total_sar),
-        qr=invoice.einvoice_qr,
         qr_image=(odf.qr_png(invoice.einvoice_qr), 'image/png',
             QR_SIZE, QR_SIZE, 'zatca_qr'),
         )

@@ -1,15 +1,16 @@
 """The demo (``make demo``): two Spanish companies (one on the SII, one on
-VERI*FACTU) and an Argentine one reporting their invoices to the local
-authority sandbox, then the Tryton web client to look at the result.
+VERI*FACTU), an Argentine one and a Saudi one (ZATCA) reporting their
+invoices to the local authority sandbox, then the Tryton web client to
+look at the result.
 
     python -m tests.demo [--no-server] [--port N] [--directory DIR]
     python -m tests.demo cron [--directory DIR]   # run the cron again
 
-Steps: start the sandbox (AEAT SII and VERI*FACTU, AFIP WSAA + WSFEv1) in
-a child process, create a SQLite database in ``var/demo/`` with
-``account_einvoice_es_sii``, ``account_einvoice_es_verifactu`` and
-``account_einvoice_ar`` activated, the three companies with their
-e-invoice configuration, customers, suppliers,
+Steps: start the sandbox (AEAT SII and VERI*FACTU, AFIP WSAA + WSFEv1,
+ZATCA) in a child process, create a SQLite database in ``var/demo/`` with
+``account_einvoice_es_sii``, ``account_einvoice_es_verifactu``,
+``account_einvoice_ar`` and ``account_einvoice_sa_zatca`` activated, the
+four companies with their e-invoice configuration, customers, suppliers,
 taxes with the authorities' codes and two users, post invoices, run the
 cron and print what each run did and what the authorities answered.  Two
 invoices are not accepted: a Spanish customer's NIF has a wrong check
@@ -19,7 +20,13 @@ letter, so the module's own check refuses the invoice before sending it
 rejects one VERI*FACTU invoice (the sandbox's ``reject_numbers``, code
 1100); the demo then corrects it with *Reschedule*, which sends a new
 record with ``Subsanacion`` and ``RechazoPrevio`` (see the submission's
-*Documents* and *History*), and the AEAT accepts it.  Then a Tryton
+*Documents* and *History*), and the AEAT accepts it.  The Saudi company's
+EGS unit is onboarded with the sandbox portal's one-time password (key,
+CSR, compliance credential and checks, production credential, kept in
+``<directory>/secrets``); its standard invoice is cleared by ZATCA when it
+is posted, its simplified invoices are reported by the cron, and a
+standard invoice to a customer without national address is refused at
+posting (ZATCA rule BR-KSA-10, left in draft).  Then a Tryton
 server with the web client (sao, installed by npm in ``var/node``) runs on
 127.0.0.1 until Ctrl-C, with the sandbox still answering.
 
@@ -38,10 +45,13 @@ import sys
 import time
 
 from tests.demo_data import (
-    BAD_NIF, BAD_PARTY, GOOD_NIF, correct_verifactu_invoice, create_argentina,
-    create_spain, create_users, create_verifactu, invoice_number,
-    post_argentine_credit_note, post_argentine_invoices, post_spanish_invoices,
-    post_verifactu_invoices, reject_unregistered_cuit, reject_verifactu_number)
+    BAD_NIF, BAD_PARTY, GOOD_NIF, SA_PARTY_NAMES, correct_verifactu_invoice,
+    create_argentina, create_saudi, create_spain, create_users,
+    create_verifactu, draft_saudi_refused_invoice, invoice_number,
+    onboard_saudi_unit, post_argentine_credit_note, post_argentine_invoices,
+    post_refused, post_saudi_simplified_invoices, post_saudi_standard_invoice,
+    post_spanish_invoices, post_verifactu_invoices, reject_unregistered_cuit,
+    reject_verifactu_number)
 from tests.demo_report import count_by_state, print_table, run_cron
 from tests.demo_setup import (
     DATABASE, DIRECTORY, PASSWORDS, ROOT, SCHEMAS, SERVICES, Step,
@@ -63,8 +73,8 @@ def demo(options):
         say(f"The official schemas are not in {SCHEMAS}: run `make "
             "schemas` or set TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY")
         return 1
-    say("E-invoice demo: Spain (AEAT SII and VERI*FACTU) and Argentina "
-        "(AFIP WSFEv1) against the local sandbox")
+    say("E-invoice demo: Spain (AEAT SII and VERI*FACTU), Argentina "
+        "(AFIP WSFEv1) and Saudi Arabia (ZATCA) against the local sandbox")
     if os.path.isdir(directory):
         shutil.rmtree(directory)
     os.makedirs(directory)
@@ -89,8 +99,15 @@ def demo(options):
             verifactu = tools.call(create_verifactu, sandbox, spain)
         with Step("Argentine company, point of sale 3, AFIP configuration"):
             argentina = tools.call(create_argentina, sandbox)
+        with Step("Saudi company, EGS unit and taxes with ZATCA categories"):
+            saudi = tools.call(create_saudi, sandbox)
+        with Step("Onboarding the EGS unit with ZATCA (one-time password, "
+                "compliance checks, production credential)"):
+            tools.call(onboard_saudi_unit, saudi['configuration'],
+                company=saudi['company'])
         companies = [
-            spain['company'], verifactu['company'], argentina['company']]
+            spain['company'], verifactu['company'], argentina['company'],
+            saudi['company']]
         with Step("Users chief and bookkeeper"):
             tools.call(create_users, companies)
         with Step("Posting Spanish invoices"):
@@ -103,6 +120,20 @@ def demo(options):
         with Step("Posting Argentine invoices"):
             factura = tools.call(post_argentine_invoices, argentina,
                 company=argentina['company'])
+        with Step("Posting a Saudi standard invoice (cleared by ZATCA at "
+                "posting)"):
+            post_saudi_standard_invoice(saudi, DATABASE)
+        with Step("Posting Saudi simplified invoices (signed, QR, to report "
+                "within 24 h)"):
+            tools.call(post_saudi_simplified_invoices, saudi,
+                company=saudi['company'])
+        with Step("Posting a Saudi standard invoice to "
+                f"{SA_PARTY_NAMES['no_address']} (no national address)"):
+            refused = tools.call(draft_saudi_refused_invoice, saudi,
+                company=saudi['company'])
+            refusal = tools.call(post_refused, refused,
+                company=saudi['company'])
+        say(f"    refused: {' '.join((refusal or 'not refused').split())}")
         say("  Running the cron (Report Pending E-Invoices):")
         rows = run_cron(companies)
         with Step("Posting an Argentine credit note for the first Factura A "
@@ -150,6 +181,12 @@ def demo(options):
         say(f"  {os.path.relpath(sys.executable, ROOT)} -m tests.demo cron"
             + ('' if directory == DIRECTORY
                 else f" --directory {directory}"))
+        say("In SANDBOX SAUDI COMPANY LLC (change the company in the "
+            "preferences): Financial > Invoices > Customer Invoices, the "
+            f"draft of {SA_PARTY_NAMES['no_address']} was refused at posting "
+            "(ZATCA rules BR-KSA-10/63): give its address a street, "
+            "building number, district, city and postal code, then post "
+            "it: ZATCA clears it at once.")
         say("Ctrl-C stops the server and the sandbox.")
         if options.ready_file:
             ready = {
@@ -166,7 +203,7 @@ def demo(options):
                     'name': BAD_PARTY, 'nif': BAD_NIF, 'fix': GOOD_NIF},
                 'companies': {
                     'es': spain['company'], 'vf': verifactu['company'],
-                    'ar': argentina['company']},
+                    'ar': argentina['company'], 'sa': saudi['company']},
                 # rejected by the AEAT, then corrected (Subsanación)
                 'verifactu_corrected': rejected,
                 # an authorized Factura A (its AFIP tab has the CAE)

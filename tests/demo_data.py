@@ -271,3 +271,94 @@ def post_argentine_credit_note(invoice_id):
     "A credit note refers to an authorized voucher (with its CAE)"
     from tests import ar_case
     return ar_case.credit_invoice(invoice_id)
+
+
+# -- Saudi Arabia (ZATCA) ----------------------------------------------------
+
+#: the one-time password the sandbox's Fatoora portal gives (option otp)
+ZATCA_OTP = '123345'
+SA_PARTY_NAMES = {
+    'b2b': "Al-Noor Trading Co",
+    'b2c': "Walk-in Customer",
+    # a standard invoice to it is refused at posting: no national address
+    'no_address': "Najd Contracting Est.",
+    }
+
+
+def create_saudi(sandbox):
+    """The Saudi company (the VAT number of the sandbox's sa_company
+    certificate), its taxes with ZATCA's categories, its customers and its
+    EGS unit"""
+    from tests import zatca_case
+    from trytond.pool import Pool
+    Party = Pool().get('party.party')
+    base = zatca_case.create_zatca_base(
+        sandbox.identity('sa_company').tax_id)
+    for key, name in SA_PARTY_NAMES.items():
+        Party.write([Party(base['parties'][key])], {'name': name})
+    number_invoices(base['company'], 'SA')
+    base['configuration'] = zatca_case.setup_configuration(base, sandbox,
+        unit='RYD-1', certificate='zatca')
+    return base
+
+
+def onboard_saudi_unit(configuration_id):
+    """What the Onboard wizard runs with the portal's one-time password:
+    key and CSR, compliance credential, compliance checks, production
+    credential; return the steps done"""
+    from trytond.modules.account_einvoice.onboarding import OnboardingRunner
+    from trytond.pool import Pool
+    Configuration = Pool().get('account.einvoice.configuration')
+    record = OnboardingRunner(
+        Configuration(configuration_id), {'otp': ZATCA_OTP}).run()
+    return record.done
+
+
+def post_saudi_standard_invoice(base, database):
+    """A standard (B2B) invoice posted as the client posts it: the
+    transaction commits, then the task it queued clears the invoice with
+    ZATCA at once; return its id"""
+    from tests import tools
+    from tests.zatca_case import create_invoice
+    from trytond.transaction import Transaction
+    from trytond.worker import run_task
+    tasks = Transaction().tasks
+    tasks.clear()
+    invoice = tools.call(create_invoice, base,
+        [('1500', ['vat15']), ('240', 3, ['vat15'])], party='b2b',
+        description="Supply of shelving", company=base['company'])
+    while tasks:
+        run_task(database, tasks.pop())
+    return invoice
+
+
+def post_saudi_simplified_invoices(base):
+    "Simplified (B2C) invoices, reported by the cron within 24 hours"
+    from tests.zatca_case import create_invoice
+    create_invoice(base, [('45.50', 2, ['vat15']), ('19.99', ['vat15'])],
+        party='b2c', description="Shop sale")
+    create_invoice(base, [('100', ['vat15'])], party='b2c', currency='USD',
+        description="Online sale (USD)")
+
+
+def draft_saudi_refused_invoice(base):
+    """A standard invoice to a customer without national address: a draft
+    (posting it is refused, see post_refused)"""
+    from tests.zatca_case import create_invoice
+    return create_invoice(base, [('800', ['vat15'])], party='no_address',
+        post=False, zatca_transaction='standard',
+        description="Site survey")
+
+
+def post_refused(invoice_id):
+    "Try to post the invoice; return the refusal's message (or None)"
+    from trytond.exceptions import UserError
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    Invoice = Pool().get('account.invoice')
+    try:
+        Invoice.post([Invoice(invoice_id)])
+    except UserError as error:
+        Transaction().rollback()
+        return error.message
+    return None

@@ -1,5 +1,6 @@
 """What the demo (:mod:`tests.demo`) shows: the cron runs, company by
 company, and the table of the submissions."""
+import re
 import time
 
 from tests.demo_setup import DATABASE, say
@@ -10,6 +11,13 @@ LOCAL = 'LOCAL'
 AR_VOUCHERS = {
     '1': "FC A", '2': "ND A", '3': "NC A", '6': "FC B", '7': "ND B",
     '8': "NC B", '11': "FC C", '12': "ND C", '13': "NC C"}
+
+AUTHORITIES = {
+    'es_sii': "AEAT SII",
+    'es_verifactu': "VERI*FACTU",
+    'ar_afip': "AFIP WSFEv1",
+    'sa_zatca': "ZATCA",
+    }
 
 
 def submissions_table(company=None):
@@ -24,11 +32,8 @@ def submissions_table(company=None):
             order=[('company', 'ASC'), ('id', 'ASC')]):
         invoice = submission.invoice
         configuration = submission.configuration
-        authority = {
-            'es_sii': "AEAT SII",
-            'es_verifactu': "VERI*FACTU",
-            'ar_afip': "AFIP WSFEv1",
-            }.get(configuration.service, configuration.service)
+        authority = AUTHORITIES.get(
+            configuration.service, configuration.service)
         number = invoice.number or ''
         legal = getattr(invoice, 'ar_legal_number', None)
         if legal:
@@ -54,13 +59,56 @@ def submissions_table(company=None):
     return rows
 
 
+def refused_at_posting(company=None):
+    """Rows of the customer invoices left in draft because posting them
+    is refused (the service's checks, e.g. ZATCA's rules): the refusal
+    is asked again, in a transaction rolled back"""
+    from trytond.exceptions import UserError
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    pool = Pool()
+    Invoice = pool.get('account.invoice')
+    Configuration = pool.get('account.einvoice.configuration')
+    Submission = pool.get('account.einvoice.submission')
+    services = {c.company.id: c.service for c in Configuration.search([])}
+    domain = [
+        ('type', '=', 'out'), ('state', '=', 'draft'),
+        ('company', 'in', [company] if company else list(services)),
+        ]
+    rows = []
+    for invoice in Invoice.search(domain, order=[('id', 'ASC')]):
+        with Transaction().set_context(company=invoice.company.id):
+            try:
+                Submission.check_posting([invoice])
+            except UserError as error:
+                message = error.message
+            else:
+                continue
+        rule = re.search(r'\b(BR-[A-Z0-9-]+[0-9])\b', message)
+        rows.append({
+                'company': invoice.company.rec_name,
+                'invoice': f'(draft {invoice.id})',
+                'party': invoice.party.rec_name,
+                'authority': AUTHORITIES.get(
+                    services.get(invoice.company.id), ''),
+                'state': "Refused at posting",
+                'code': rule.group(1) if rule else '',
+                'reference': '',
+                'message': message,
+                'amount': str(invoice.total_amount),
+                'currency': invoice.currency.code,
+                })
+    return rows
+
+
 def print_table(rows):
     "One line per submission; the message (last) is not cut"
     columns = [
         ('invoice', "Invoice", 34), ('party', "Party", 24),
         ('total', "Total", 16), ('authority', "Authority", 11),
-        ('state', "State", 22), ('reference', "Reference (CSV / CAE)", 21),
-        ('code', "Code", 6), ('message', "Message", 0)]
+        ('state', "State", 22),
+        ('reference', "Reference (CSV/CAE/UUID)", 24), ('code', "Code", 10),
+        ('message', "Message", 0)]
 
     def cut(text, size):
         text = ' '.join(str(text).split())
@@ -166,4 +214,12 @@ def run_cron(companies=None):
             done = run_summary(company, after)
         say(f' -> {done} ({time.monotonic() - started:.1f} s)')
     with Transaction().start(DATABASE, 0, readonly=True):
-        return submissions_table()
+        rows = submissions_table()
+    with Transaction().start(DATABASE, 0) as transaction:
+        rows += refused_at_posting()
+        transaction.rollback()
+    # each company's refused drafts after its submissions
+    order = {}
+    for row in rows:
+        order.setdefault(row['company'], len(order))
+    return sorted(rows, key=lambda row: order[row['company']])

@@ -17,10 +17,11 @@ SAO = os.path.join(ROOT, 'var', 'node', 'node_modules', 'tryton-sao')
 SCHEMAS = os.environ.get(
     'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', tools.official_schemas())
 DATABASE = 'demo'
-SERVICES = ['sii', 'verifactu', 'afip_wsaa', 'afip_wsfe']
+SERVICES = ['sii', 'verifactu', 'afip_wsaa', 'afip_wsfe', 'zatca']
 #: certificate name in the trytond configuration -> sandbox identity
 CERTIFICATES = {
-    'sii': 'es_company', 'verifactu': 'es_other', 'afip': 'ar_company'}
+    'sii': 'es_company', 'verifactu': 'es_other', 'afip': 'ar_company',
+    'zatca': 'sa_company'}
 PASSWORDS = {
     'admin': 'demo-admin',
     'chief': 'demo-chief',
@@ -100,6 +101,8 @@ def write_configuration(directory, sandbox, port):
             'retry_delay': '60',
             # the only host an endpoint override may point at
             'allowed_hosts': urlsplit(sandbox.url).netloc,
+            # what onboarding obtains (the ZATCA unit's key and tokens)
+            'secrets_path': os.path.join(directory, 'secrets'),
             },
         'account_einvoice_certificate': {},
         }
@@ -148,7 +151,7 @@ def create_database(directory, config_path):
                 '-c', config_path, '-d', DATABASE,
                 '-u', 'account_einvoice_es_sii',
                 'account_einvoice_es_verifactu', 'account_einvoice_ar',
-                '--activate-dependencies'],
+                'account_einvoice_sa_zatca', '--activate-dependencies'],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             # no e-mail for admin (--email would check the domain's DNS)
             input=b'\n')

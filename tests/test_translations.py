@@ -1,6 +1,6 @@
 """Spanish translations: the locale/es.po files are complete, load with the
 modules, and the client reads the labels, selections and messages in
-Spanish."""
+Spanish.  The Arabic ones of ZATCA's module (locale/ar.po) are complete."""
 import glob
 import os
 import re
@@ -13,6 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
     'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
+#: modules also translated to Arabic (locale/ar.po)
+ARABIC_MODULES = ['account_einvoice_sa_zatca']
 PLACEHOLDER = re.compile(r'%\(\w+\)[sdr]')
 # translation types created for the source language when a module loads
 LOADED_TYPES = {'field', 'help', 'selection', 'model'}
@@ -42,6 +44,22 @@ class PoFilesTest(unittest.TestCase):
                     self.assertEqual(
                         sorted(PLACEHOLDER.findall(entry.msgstr)),
                         sorted(PLACEHOLDER.findall(entry.msgid)))
+
+    def test_arabic(self):
+        "locale/ar.po is complete and translates what the Spanish one does"
+        for module in ARABIC_MODULES:
+            arabic = polib.pofile(po_path(module, 'ar'))
+            for entry in arabic:
+                with self.subTest(module=module, context=entry.msgctxt):
+                    self.assertTrue(entry.msgstr, entry.msgid)
+                    self.assertNotIn('fuzzy', entry.flags)
+                    self.assertEqual(
+                        sorted(PLACEHOLDER.findall(entry.msgstr)),
+                        sorted(PLACEHOLDER.findall(entry.msgid)))
+            keys = {(e.msgctxt, e.msgid) for e in arabic}
+            self.assertEqual([(e.msgctxt, e.msgid)
+                    for e in polib.pofile(po_path(module))
+                    if (e.msgctxt, e.msgid) not in keys], [])
 
     def test_view_strings(self):
         "Every string attribute of the views has an entry"

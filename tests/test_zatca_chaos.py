@@ -53,6 +53,8 @@ def create_drafts(base, count):
         return [dict(zip(names, r)) for r in cursor.fetchall()]
 
     def insert(table, values):
+        if not values:
+            return
         names = [n for n in values[0] if n != 'id']
         for start in range(0, len(values), 200):
             cursor.execute(*table.insert([Column(table, n) for n in names],
@@ -76,9 +78,9 @@ def create_drafts(base, count):
             insert(table, [dict(o, **{parent: p}) for p in ids
                     for o in originals])
         template_line, = rows(line, line.invoice == template.id)
-        cursor.execute(*line.select(line.id, where=line.invoice.in_(ids)))
         line_tax = LineTax.__table__()
         originals = rows(line_tax, line_tax.line == template_line['id'])
+        cursor.execute(*line.select(line.id, where=line.invoice.in_(ids)))
         insert(line_tax, [dict(o, line=i) for i, in cursor.fetchall()
                 for o in originals])
         by_unit[unit] = [template.id] + ids
@@ -184,7 +186,8 @@ class ZatcaChaosTest(ZatcaTestCase):
                     pids = self.in_flight_workers()
                     victims = [p for p in processes
                         if p.pid in pids and p.poll() is None]
-                    if victims or now >= next_kill + 5:
+                    if victims or (now >= next_kill + 5
+                            and poster.posted()):
                         victim = rng.choice(victims or processes)
                         if victim.poll() is None:
                             victim.kill()

@@ -232,6 +232,40 @@ class ZatcaFlowTest(ZatcaTestCase):
         self.assertEqual(len(self.received('reporting')), 1)
         self.assertEqual([d['status'] for d in self.held()], ['REPORTED'])
 
+    def test_rejected_standard_credit_and_reissue(self):
+        "A rejected cleared invoice: credit note and new invoice, guided"
+        from trytond.pool import Pool
+        self.sandbox.add_fault(SERVICE, 'clearance', 'http_503')
+        invoice = self.post_as_client([('200', ['vat15'])], party='b2b')
+        self.sandbox.set_option(SERVICE, 'refuse_uuids',
+            [self.uuid_of(invoice)])
+        self.make_due()
+        self.cron()
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'rejected')
+
+        def correct():
+            pool = Pool()
+            Submission = pool.get('account.einvoice.submission')
+            Invoice = pool.get('account.invoice')
+            action = Submission.zatca_correct(
+                [Submission(submission['id'])])
+            drafts = Invoice.search([('id', '!=', invoice),
+                    ('state', '=', 'draft')], order=[('id', 'ASC')])
+            return action['name'], [(i.total_amount,
+                    i.zatca_corrected_invoice and i.zatca_corrected_invoice.id,
+                    i.zatca_reason) for i in drafts]
+        name, drafts = tools.call(correct, company=self.company)
+        number, = self.read_invoice(invoice, 'number')
+        self.assertEqual(name, "Correction: Credit Note and New Invoice")
+        self.assertEqual(drafts, [
+                (Decimal('-230.00'), invoice,
+                    f"Cancels invoice {number}, rejected by ZATCA"),
+                (Decimal('230.00'), None, None)])
+        # a rejected invoice may be cancelled: ZATCA holds nothing
+        self.cancel_invoices([invoice])
+        self.assertEqual(self.submission(invoice)['state'], 'cancelled')
+
     # -- rules at posting --------------------------------------------------
     def test_rounding_refused_at_posting(self):
         "Tryton rounding the tax per line: refused naming BR-S-09"

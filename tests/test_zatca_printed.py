@@ -13,7 +13,7 @@ from lxml import etree
 
 from tests import tools
 from tests.test_ar_printed import decode_qr
-from tests.zatca_case import BUYER_VAT, SERVICE, ZatcaTestCase
+from tests.zatca_case import BUYER_VAT, SERVICE, ZatcaTestCase, create_invoice
 
 NS = {
     'office': 'urn:oasis:names:tc:opendocument:xmlns:office:1.0',
@@ -37,7 +37,6 @@ def render(invoice_id):
 def usd_invoice(base):
     "A simplified invoice of 100 USD + 15 % VAT, posted"
     from trytond.pool import Pool
-    from tests.zatca_case import create_invoice
     Invoice = Pool().get('account.invoice')
     invoice = Invoice(create_invoice(base, [('100', ['vat15'])], post=False))
     usd = base['currencies']['USD']
@@ -155,8 +154,7 @@ class ZatcaPrintedTest(ZatcaTestCase):
 
     def test_standard_cleared_printed_with_zatca_qr(self):
         "Standard: refused until cleared, then both languages, ZATCA's QR"
-        from trytond.modules.account_einvoice.exceptions import (
-            ClearanceError)
+        from trytond.modules.account_einvoice.exceptions import ClearanceError
         from trytond.modules.account_einvoice_sa_zatca.service import qr_of
         self.sandbox.add_fault(SERVICE, 'clearance', 'http_503')
         invoice = self.post_as_client(

@@ -155,6 +155,7 @@ def create_invoice(base, lines, party='b2c', post=True, currency='SAR',
                 } for line in lines],
         **values)
     invoice.on_change_type()
+    invoice.journal = base['journals'][journal]
     invoice.save()
     if post:
         Invoice.post([invoice])
