@@ -13,7 +13,8 @@ production credential of the sandbox (``zatca_case.grant_credentials``):
    ``ubl.build`` and ``ubl.sign``, as generation does.
 2. Posting: ``--invoices`` simplified invoices posted in rounds of
    ``--round`` (``Invoice.post``: the rules checked, the document
-   generated, signed, chained and stored), invoices/s.
+   generated, signed, chained and stored), invoices/s; alternating with
+   rounds posted with the unit inactive (plain ``account_invoice``).
 3. Reporting: the cron, in a fresh process, reports them one request each
    to the sandbox (child process, no latency), invoices/s end to end;
    the sandbox's count of reported documents and of ICV/PIH errors.
@@ -158,9 +159,19 @@ def main(argv):
             Invoice.post(invoices)
             return time.perf_counter() - started, [i.id for i in invoices]
 
+        def set_active(active):
+            Configuration = Pool().get('account.einvoice.configuration')
+            Configuration.write([Configuration(configuration)],
+                {'active': active})
+
         tools.call(post, 0, 10, company=company)  # warm-up
-        posting, posted = 0.0, []
+        posting, plain, posted = 0.0, 0.0, []
         for index in range(rounds):
+            # as many posted without ZATCA (the unit inactive): the base
+            tools.call(set_active, False)
+            plain += tools.call(post, index * options.round,
+                options.round, company=company)[0]
+            tools.call(set_active, True)
             elapsed, ids = tools.call(post, index * options.round,
                 options.round, company=company)
             posting += elapsed
@@ -171,9 +182,12 @@ def main(argv):
             "(ubl.build + ubl.sign of InvoiceData)")
         print(f"                      {with_facts:7.1f} documents/s "
             "(facts + ubl.build + ubl.sign of posted invoices)")
-        print(f"posting:              {count / posting:7.1f} invoices/s "
+        print(f"posting, one core:    {count / posting:7.1f} invoices/s "
             f"({count} simplified invoices, rules, document signed, "
             "chained and stored)")
+        print(f"                      {count / plain:7.1f} invoices/s "
+            f"without ZATCA (the unit inactive): ratio "
+            f"{posting / plain:.2f}")
 
         with tempfile.NamedTemporaryFile('w', suffix='.json',
                 delete=False) as fp:

@@ -122,7 +122,8 @@ def demo(options):
                 company=argentina['company'])
         with Step("Posting a Saudi standard invoice (cleared by ZATCA at "
                 "posting)"):
-            post_saudi_standard_invoice(saudi, DATABASE)
+            cleared = post_saudi_standard_invoice(saudi, DATABASE)
+        say(f"    submission: {cleared}")
         with Step("Posting Saudi simplified invoices (signed, QR, to report "
                 "within 24 h)"):
             tools.call(post_saudi_simplified_invoices, saudi,

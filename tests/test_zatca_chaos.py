@@ -245,7 +245,7 @@ class ZatcaChaosTest(ZatcaTestCase):
                 for unit in units.values()), key=lambda u: u[0]['hash'])
         for documents in held:
             # each invoice held once, ICV 1..n, each PIH the hash before
-            self.assertEqual([d['icv'] for d in documents],
+            self.assertEqual([int(d['icv']) for d in documents],
                 list(range(1, len(documents) + 1)))
             self.assertEqual([d['pih'] for d in documents],
                 [FIRST_PIH] + [d['hash'] for d in documents[:-1]])
