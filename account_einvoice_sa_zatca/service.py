@@ -23,8 +23,7 @@ from trytond.modules.account_einvoice.exceptions import (
 from trytond.modules.account_einvoice.service import (
     EinvoiceService, Outcome, Request)
 from trytond.modules.account_einvoice.signing import xml_root
-from trytond.modules.account_einvoice.signing_zatca import (
-    CBC, FIRST_PIH, NS)
+from trytond.modules.account_einvoice.signing_zatca import CBC, FIRST_PIH, NS
 from trytond.pool import Pool
 
 from . import rules, ubl

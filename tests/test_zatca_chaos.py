@@ -18,8 +18,7 @@ from collections import Counter
 
 from tests import tools
 from tests.test_verifactu_chaos import post, retrying, work
-from tests.zatca_case import (
-    SERVICE, ZatcaTestCase, setup_configuration)
+from tests.zatca_case import SERVICE, ZatcaTestCase, setup_configuration
 
 COUNT = int(os.environ.get('ZATCA_CHAOS_COUNT', 1000))
 POST_BATCH = {'postgresql': 100, 'sqlite': 50}

@@ -68,8 +68,7 @@ class ZatcaFlowTest(ZatcaTestCase):
     # -- reporting ---------------------------------------------------------
     def test_simplified_reported_once_in_chain(self):
         "Simplified invoices: signed at posting, chained, reported by the cron"
-        from trytond.modules.account_einvoice.signing_zatca import (
-            zatca_verify)
+        from trytond.modules.account_einvoice.signing_zatca import zatca_verify
         from trytond.modules.account_einvoice_sa_zatca import qr
         first = self.invoice([('100', ['vat15'])])
         second = self.invoice([('10.50', 3, ['vat15']), ('20', ['zero'])])
@@ -210,8 +209,7 @@ class ZatcaFlowTest(ZatcaTestCase):
 
     def test_standard_not_printable_before_clearance(self):
         "ZATCA down: posted, not printable until cleared"
-        from trytond.modules.account_einvoice.exceptions import (
-            ClearanceError)
+        from trytond.modules.account_einvoice.exceptions import ClearanceError
         self.sandbox.add_fault(SERVICE, 'clearance', 'http_503')
         invoice = self.post_as_client([('1000', ['vat15'])], party='b2b')
         self.assertEqual(self.submission(invoice)['state'], 'pending')

@@ -183,8 +183,7 @@ def grant_credentials(sandbox, configuration_id):
     """Give the unit a production credential the sandbox issued for a new
     key, as onboarding stores it"""
     from trytond.modules.account_einvoice import secret_store
-    from trytond.modules.account_einvoice_sa_zatca import (
-        credentials, csr)
+    from trytond.modules.account_einvoice_sa_zatca import credentials, csr
     from trytond.pool import Pool
     Configuration = Pool().get('account.einvoice.configuration')
     configuration = Configuration(configuration_id)
