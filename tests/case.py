@@ -20,10 +20,18 @@ class SandboxTestCase(unittest.TestCase):
     credential_secrets = {}
     #: other sections of the trytond configuration
     config_sections = {}
+    #: give the class a secret store of its own (cls.secrets_path)
+    secret_store = False
 
     @classmethod
     def setUpClass(cls):
+        import tempfile
+
         from tests.sandbox import Sandbox
+        if cls.secret_store:
+            cls.secrets_path = tempfile.mkdtemp(prefix='einvoice-secrets-')
+            cls.config_options = dict(cls.config_options,
+                secrets_path=cls.secrets_path)
         cls.test_tryton = tools.trytond_setup()
         cls.test_tryton.drop_db()
         cls.test_tryton.activate_module(cls.modules)
@@ -42,8 +50,11 @@ class SandboxTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        import shutil
         cls.sandbox.stop()
         cls.test_tryton.drop_db()
+        if cls.secret_store:
+            shutil.rmtree(cls.secrets_path, ignore_errors=True)
 
     def setUp(self):
         self.sandbox.reset()
@@ -139,6 +150,17 @@ class SandboxTestCase(unittest.TestCase):
                     'worker': e.worker,
                     } for e in Exchange.search(
                     [('id', '>', since)], order=[('id', 'ASC')])]
+
+    def verify_chains(self):
+        "The first break of each chain (None when it verifies)"
+        from trytond.pool import Pool
+
+        def verify():
+            Chain = Pool().get('account.einvoice.chain')
+            chains = Chain.search([])
+            Chain.verify_chains(chains)
+            return {c.key: c.first_break() for c in chains}
+        return tools.call(verify, company=self.company)
 
     def set_configuration(self, **values):
         from trytond.pool import Pool

@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import stat
-import tempfile
 
 from tests import tools
 from tests.chain_case import ChainTestCase
@@ -37,18 +36,12 @@ class Capture(logging.Handler):
 class OnboardingTest(ChainTestCase):
     sandbox_services = ['test_chain', 'onboarding_ca']
     credential_secrets = {}
+    secret_store = True
 
     @classmethod
     def setUpClass(cls):
-        cls.secrets_path = tempfile.mkdtemp(prefix='einvoice-secrets-')
-        cls.config_options = {'secrets_path': cls.secrets_path}
         super().setUpClass()
         cls.users = tools.call(cls.create_users, company=cls.base['company'])
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.secrets_path, ignore_errors=True)
 
     @classmethod
     def create_users(cls):

@@ -296,20 +296,12 @@ class ZatcaFlowTest(ZatcaTestCase):
         "A reported invoice is credited, not cancelled; its credit note 381"
         from trytond.modules.account_einvoice_sa_zatca.exceptions import (
             ZatcaError)
-        from trytond.pool import Pool
         invoice = self.invoice([('100', ['vat15'])])
         self.cron()
         with self.assertRaises(ZatcaError):
             self.cancel_invoices([invoice])
 
-        def credit():
-            Invoice = Pool().get('account.invoice')
-            credit, = Invoice.credit([Invoice(invoice)])
-            credit.zatca_reason = "Goods returned"
-            credit.save()
-            Invoice.post([credit])
-            return credit.id
-        credit_id = tools.call(credit, company=self.company)
+        credit_id = self.credit(invoice, "Goods returned")
         self.cron()
         self.assertEqual(self.submission(credit_id)['state'], 'accepted')
         _, data = self.sent_document(credit_id)
@@ -328,13 +320,3 @@ class ZatcaFlowTest(ZatcaTestCase):
         tags = qr.decode(qr_text)
         self.assertEqual(tags[4], b'115.00')
         self.assertEqual(Decimal(tags[5].decode()), Decimal('56.25'))
-
-    def verify_chains(self):
-        from trytond.pool import Pool
-
-        def verify():
-            Chain = Pool().get('account.einvoice.chain')
-            chains = Chain.search([])
-            Chain.verify_chains(chains)
-            return {c.key: c.first_break() for c in chains}
-        return tools.call(verify, company=self.company)

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -44,17 +43,7 @@ class ZatcaOnboardingTest(SandboxTestCase):
     modules = ['account_einvoice_sa_zatca']
     sandbox_services = ['zatca']
     certificates = {f'zatca_{u}': 'test_company' for u in UNITS}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.secrets_path = tempfile.mkdtemp(prefix='zatca-secrets-')
-        cls.config_options = {'secrets_path': cls.secrets_path}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.secrets_path, ignore_errors=True)
+    secret_store = True
 
     @classmethod
     def setUpData(cls):

@@ -259,18 +259,10 @@ class ZatcaPrintedTest(ZatcaTestCase):
 
     def test_credit_note_reference_and_reason(self):
         "A credit note: its title, the credited invoice and the reason"
-        from trytond.pool import Pool
         invoice = self.invoice([('100', ['vat15'])])
         self.cron()
 
-        def credit():
-            Invoice = Pool().get('account.invoice')
-            credit, = Invoice.credit([Invoice(invoice)])
-            credit.zatca_reason = "Goods returned"
-            credit.save()
-            Invoice.post([credit])
-            return credit.id
-        credit_id = tools.call(credit, company=self.company)
+        credit_id = self.credit(invoice, "Goods returned")
         number, = self.read(invoice, 'number')
         texts = self.print_(credit_id).texts()
         self.assertEqual(texts[:2], ["Credit Note", "إشعار دائن"])

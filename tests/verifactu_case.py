@@ -103,17 +103,6 @@ class VerifactuTestCase(SIITestCase):
             invoice = Pool().get('account.invoice')(invoice_id)
             return tuple(getattr(invoice, n) for n in names)
 
-    def verify_chains(self):
-        "The first break of each chain (None when it verifies)"
-        from trytond.pool import Pool
-
-        def verify():
-            Chain = Pool().get('account.einvoice.chain')
-            chains = Chain.search([])
-            Chain.verify_chains(chains)
-            return {c.key: c.first_break() for c in chains}
-        return tools.call(verify, company=self.company)
-
     def sent_records(self, exchanges=None):
         "The records (elements) of every send request, in order"
         result = []

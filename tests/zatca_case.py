@@ -6,8 +6,6 @@ issued for its own key (:func:`grant_credentials`), kept in the secret
 store like onboarding keeps it."""
 import datetime as dt
 import json
-import shutil
-import tempfile
 from decimal import Decimal
 
 from tests import tools
@@ -205,18 +203,7 @@ class ZatcaTestCase(SandboxTestCase):
     modules = ['account_einvoice_sa_zatca']
     sandbox_services = [SERVICE]
     certificates = {'zatca_a': 'sa_company', 'zatca_b': 'sa_company'}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.secrets_path = tempfile.mkdtemp(prefix='zatca-secrets-')
-        cls.config_options = dict(cls.config_options,
-            secrets_path=cls.secrets_path)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.secrets_path, ignore_errors=True)
+    secret_store = True
 
     @classmethod
     def setUpData(cls):
@@ -242,6 +229,19 @@ class ZatcaTestCase(SandboxTestCase):
     def invoice(self, lines, **values):
         return tools.call(create_invoice, self.base, lines,
             company=self.company, **values)
+
+    def credit(self, invoice_id, reason):
+        "Credit the invoice with a posted credit note giving reason"
+        from trytond.pool import Pool
+
+        def credit():
+            Invoice = Pool().get('account.invoice')
+            credit, = Invoice.credit([Invoice(invoice_id)])
+            credit.zatca_reason = reason
+            credit.save()
+            Invoice.post([credit])
+            return credit.id
+        return tools.call(credit, company=self.company)
 
     def submission(self, invoice_id):
         "The submission of an invoice as a dict"
