@@ -179,6 +179,11 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
     def base_url(self):
         return BASE + (self.configuration.zatca_portal or 'core') + '/'
 
+    def language(self):
+        "ZATCA's messages in Arabic for a company working in Arabic"
+        lang = self.configuration.company.party.lang
+        return 'ar' if lang and lang.code.startswith('ar') else 'en'
+
     def build_request(self, submissions, operation):
         submission, = submissions
         document, = self.current_documents(submissions)[submission.id]
@@ -199,7 +204,7 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
             url=self.configuration.override_url(self.base_url() + path),
             headers={
                 'Accept-Version': 'V2',
-                'Accept-Language': 'en',
+                'Accept-Language': self.language(),
                 'Clearance-Status': '1' if clearance else '0',
                 'Content-Type': 'application/json',
                 },

@@ -18,13 +18,13 @@ is the size of the acceptance run (15-20 minutes per database),
 import datetime as dt
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 
-from tests import tools
+from tests import chaos, tools
+from tests.chaos import post, retrying, work
 from tests.verifactu_case import SERVICE, VerifactuTestCase
 
 COUNT = int(os.environ.get('VERIFACTU_CHAOS_COUNT', 1000))
@@ -43,7 +43,6 @@ REJECT_EVERY, REJECT_AT = 100, 37
 CANCEL_ACCEPTED = max(COUNT // 75, 2)
 CANCEL_PENDING = max(COUNT // 300, 1)
 DEADLINE = 900
-RETRIES = 200
 
 
 def create_drafts(base, count):
@@ -122,37 +121,6 @@ def create_drafts(base, count):
     return [template.id] + ids
 
 
-def retrying(func, *args, company=None, **kwargs):
-    """tools.call, started again when the transaction fails to serialize
-    with a concurrent one (as trytond's dispatcher does, but with more
-    patience); return (result, the number of retries)"""
-    from trytond import backend
-    for attempt in range(RETRIES):
-        try:
-            return tools.call(func, *args, company=company, **kwargs), attempt
-        except backend.DatabaseOperationalError as exception:
-            error = exception
-            if os.environ.get('VERIFACTU_CHAOS_DEBUG'):
-                import traceback
-                frames = [f for f in traceback.extract_tb(
-                        exception.__traceback__) if 'site-packages' not in
-                    f.filename or 'account_invoice' in f.filename]
-                print(f'{func.__name__} started again: {exception}'.strip(),
-                    [f'{f.filename.rpartition("/")[2]}:{f.lineno}'
-                        for f in frames[-3:]], flush=True)
-            time.sleep(random.uniform(0.05, 0.5))
-    raise AssertionError(
-        f"{func.__name__} failed {RETRIES} times, last: {error}")
-
-
-def post(ids):
-    from trytond.pool import Pool
-    Invoice = Pool().get('account.invoice')
-    invoices = Invoice.browse(ids)
-    Invoice.post(invoices)
-    return {i.id: i.number for i in invoices}
-
-
 def cancel(ids):
     from trytond.pool import Pool
     Invoice = Pool().get('account.invoice')
@@ -225,13 +193,6 @@ class VerifactuChaosTest(VerifactuTestCase):
     config_options = {'in_flight_margin': 1, 'retry_delay': 1,
         'retry_delay_max': 2, 'confirm_delay': 1}
 
-    def spawn(self):
-        from trytond.tests.test_tryton import DB_NAME
-        return subprocess.Popen(
-            [sys.executable, '-m', 'tests.test_verifactu_chaos', '--worker',
-                str(self.company)], cwd=tools.ROOT, env=dict(os.environ,
-                TRYTOND_CONFIG=self.config_path, DB_NAME=DB_NAME))
-
     @classmethod
     def tearDownClass(cls):
         if os.environ.get('VERIFACTU_CHAOS_KEEP'):
@@ -251,17 +212,6 @@ class VerifactuChaosTest(VerifactuTestCase):
             cursor = Transaction().connection.cursor()
             cursor.execute(*table.select(table.invoice, table.state))
             return {i: s for i, s in cursor if i in wanted}
-
-    def in_flight_workers(self):
-        "The pids of the workers whose request is in the AEAT's hands"
-        from trytond.pool import Pool
-        with tools.transaction(commit=False):
-            Exchange = Pool().get('account.einvoice.exchange')
-            return {int(e.worker.rpartition(':')[2])
-                for e in Exchange.search([
-                        ('state', '=', 'in_flight'),
-                        ('sent', '!=', None),
-                        ]) if e.worker}
 
     def test_chain_survives_kills_lost_answers_cancels_corrections(self):
         started = time.monotonic()
@@ -291,7 +241,7 @@ class VerifactuChaosTest(VerifactuTestCase):
         print(f"\n  {COUNT} drafts, first batch posted: "
             f"{time.monotonic() - started:.0f} s", flush=True)
 
-        processes = [self.spawn() for _ in range(PROCESSES)]
+        processes = [chaos.spawn(__name__, self) for _ in range(PROCESSES)]
         poster.start()
         kills = lost = 0
         retries = []      # of each cancel and reschedule
@@ -322,7 +272,7 @@ class VerifactuChaosTest(VerifactuTestCase):
                 if kills < KILLS and now >= next_kill:
                     # SIGKILL a worker while its request is in the AEAT's
                     # hands (or any, when none is for a while)
-                    pids = self.in_flight_workers()
+                    pids = chaos.in_flight_workers()
                     victims = [p for p in processes
                         if p.pid in pids and p.poll() is None]
                     if victims or now >= next_kill + 5:
@@ -336,7 +286,7 @@ class VerifactuChaosTest(VerifactuTestCase):
                 for i, process in enumerate(processes):
                     if process.poll() is not None:
                         process.wait()
-                        processes[i] = self.spawn()
+                        processes[i] = chaos.spawn(__name__, self)
                 posted, cancelled_pending = poster.posted()
                 if lost < LOST_ANSWERS and len(posted) >= (
                         (lost + 1) * COUNT // (LOST_ANSWERS + 1)):
@@ -484,19 +434,6 @@ class VerifactuChaosTest(VerifactuTestCase):
             {f'{self.titular}|{n}|{date}': (
                     'Anulada' if i in cancelled else 'Correcta')
                 for i, n in numbers.items()})
-
-
-def work(company):
-    "A worker: run the e-invoice cron until killed"
-    tools.start_pool(os.environ['TRYTOND_CONFIG'])
-    while True:
-        try:
-            tools.run_cron(company)
-        except Exception:
-            # trytond-cron logs what fails and runs the job again
-            import traceback
-            traceback.print_exc()
-        time.sleep(0.1)
 
 
 if __name__ == '__main__':

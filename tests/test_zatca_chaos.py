@@ -7,17 +7,17 @@ invoice's hash, in the order of our chains.
     python -m tests.test_zatca_chaos --worker COMPANY
 
 runs one worker.  COUNT is 1,000 (``ZATCA_CHAOS_COUNT``);
-``ZATCA_CHAOS_DEBUG`` prints the states every 0.3 s."""
+``ZATCA_CHAOS_DEBUG`` prints the states every 0.3 s (``CHAOS_DEBUG``
+the transactions started again)."""
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 
-from tests import tools
-from tests.test_verifactu_chaos import post, retrying, work
+from tests import chaos, tools
+from tests.chaos import post, retrying, work
 from tests.zatca_case import SERVICE, ZatcaTestCase, setup_configuration
 
 COUNT = int(os.environ.get('ZATCA_CHAOS_COUNT', 1000))
@@ -133,13 +133,6 @@ class ZatcaChaosTest(ZatcaTestCase):
         cls.second = tools.call(second_unit, company=cls.base['company'])
         cls.units = [cls.configuration, cls.second]
 
-    def spawn(self):
-        from trytond.tests.test_tryton import DB_NAME
-        return subprocess.Popen(
-            [sys.executable, '-m', 'tests.test_zatca_chaos', '--worker',
-                str(self.company)], cwd=tools.ROOT, env=dict(os.environ,
-                TRYTOND_CONFIG=self.config_path, DB_NAME=DB_NAME))
-
     def states(self):
         "{invoice id: submission state}, read in SQL"
         from trytond.pool import Pool
@@ -150,16 +143,6 @@ class ZatcaChaosTest(ZatcaTestCase):
             cursor.execute(*table.select(table.invoice, table.state))
             return dict(cursor)
 
-    def in_flight_workers(self):
-        from trytond.pool import Pool
-        with tools.transaction(commit=False):
-            Exchange = Pool().get('account.einvoice.exchange')
-            return {int(e.worker.rpartition(':')[2])
-                for e in Exchange.search([
-                        ('state', '=', 'in_flight'),
-                        ('sent', '!=', None),
-                        ]) if e.worker}
-
     def test_two_units_kills_lost_answers(self):
         started = time.monotonic()
         rng = random.Random(20261204)
@@ -169,7 +152,7 @@ class ZatcaChaosTest(ZatcaTestCase):
         batches = [drafts[i:i + size] for i in range(0, len(drafts), size)]
         self.sandbox.set_option('*', 'latency', 0.05)
         poster = Poster(self.company, batches)
-        processes = [self.spawn() for _ in range(PROCESSES)]
+        processes = [chaos.spawn(__name__, self) for _ in range(PROCESSES)]
         poster.start()
         kills = lost = 0
         deadline = time.monotonic() + DEADLINE
@@ -182,7 +165,7 @@ class ZatcaChaosTest(ZatcaTestCase):
                     raise poster.error
                 now = time.monotonic()
                 if kills < KILLS and now >= next_kill:
-                    pids = self.in_flight_workers()
+                    pids = chaos.in_flight_workers()
                     victims = [p for p in processes
                         if p.pid in pids and p.poll() is None]
                     if victims or (now >= next_kill + 5
@@ -195,7 +178,7 @@ class ZatcaChaosTest(ZatcaTestCase):
                 for i, process in enumerate(processes):
                     if process.poll() is not None:
                         process.wait()
-                        processes[i] = self.spawn()
+                        processes[i] = chaos.spawn(__name__, self)
                 posted = poster.posted()
                 if lost < LOST_ANSWERS and len(posted) >= (
                         (lost + 1) * COUNT // (LOST_ANSWERS + 1)):

@@ -116,7 +116,8 @@ class ZatcaFlowTest(ZatcaTestCase):
         self.assertEqual(submission['message'], 'SANDBOX-WARNING: Check it')
 
     def test_rejected_every_message(self):
-        "400: rejected with each of ZATCA's validation messages"
+        "400: rejected with each of ZATCA's validation messages; rescheduled"
+        from trytond.pool import Pool
         invoice = self.invoice([('100', ['vat15'])])
         self.sandbox.set_option(SERVICE, 'refuse_uuids',
             [self.uuid_of(invoice)])
@@ -137,6 +138,23 @@ class ZatcaFlowTest(ZatcaTestCase):
         self.assertEqual(self.submission(after)['state'], 'accepted')
         self.assertEqual(self.held()[-1]['pih'],
             self.sent_document(invoice)[0])
+        # rescheduled: a new document (UUID, next ICV) after the others
+        first_uuid = self.uuid_of(invoice)
+
+        def reschedule():
+            Submission = Pool().get('account.einvoice.submission')
+            Submission.reschedule(
+                Submission.search([('invoice', '=', invoice)]))
+        tools.call(reschedule, company=self.company)
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        documents = self.documents(invoice)
+        self.assertEqual(len(documents), 2)
+        held = self.held()
+        self.assertEqual([d['icv'] for d in held], [1, 2, 3])
+        self.assertEqual(held[-1]['hash'], documents[-1][2])
+        self.assertNotEqual(held[-1]['uuid'], first_uuid)
+        self.assertEqual(held[-1]['status'], 'REPORTED')
 
     def test_credentials_refused(self):
         "401: a configuration failure told to staff, nothing lost"
@@ -282,6 +300,17 @@ class ZatcaFlowTest(ZatcaTestCase):
         finally:
             tools.call(set_rounding, 'document', company=self.company)
         self.assertIn('BR-S-09', refused.exception.message)
+        self.assertEqual(self.held(), [])
+
+    def test_not_onboarded_refused_at_posting(self):
+        "A unit without its production credential issues no invoice"
+        from trytond.exceptions import UserError
+        from trytond.modules.account_einvoice import secret_store
+        secret_store.delete_secret('zatca_a', 'production')
+        with self.assertRaises(UserError) as refused:
+            self.invoice([('100', ['vat15'])])
+        self.assertIn('has no production credential: onboard it',
+            refused.exception.message)
         self.assertEqual(self.held(), [])
 
     def test_standard_needs_buyer_address(self):

@@ -1,0 +1,78 @@
+"""What the chaos tests share: the bookkeeper's transactions started again
+when they fail to serialize, the worker processes running the e-invoice
+cron until killed, and which of them has a request in the authority's
+hands."""
+import os
+import random
+import subprocess
+import sys
+import time
+
+from tests import tools
+
+RETRIES = 200
+
+
+def retrying(func, *args, company=None, **kwargs):
+    """tools.call, started again when the transaction fails to serialize
+    with a concurrent one (as trytond's dispatcher does, but with more
+    patience); return (result, the number of retries)"""
+    from trytond import backend
+    for attempt in range(RETRIES):
+        try:
+            return tools.call(func, *args, company=company, **kwargs), attempt
+        except backend.DatabaseOperationalError as exception:
+            error = exception
+            if os.environ.get('CHAOS_DEBUG'):
+                import traceback
+                frames = [f for f in traceback.extract_tb(
+                        exception.__traceback__) if 'site-packages' not in
+                    f.filename or 'account_invoice' in f.filename]
+                print(f'{func.__name__} started again: {exception}'.strip(),
+                    [f'{f.filename.rpartition("/")[2]}:{f.lineno}'
+                        for f in frames[-3:]], flush=True)
+            time.sleep(random.uniform(0.05, 0.5))
+    raise AssertionError(
+        f"{func.__name__} failed {RETRIES} times, last: {error}")
+
+
+def post(ids):
+    from trytond.pool import Pool
+    Invoice = Pool().get('account.invoice')
+    invoices = Invoice.browse(ids)
+    Invoice.post(invoices)
+    return {i.id: i.number for i in invoices}
+
+
+def work(company):
+    "A worker: run the e-invoice cron until killed"
+    tools.start_pool(os.environ['TRYTOND_CONFIG'])
+    while True:
+        try:
+            tools.run_cron(company)
+        except Exception:
+            # trytond-cron logs what fails and runs the job again
+            import traceback
+            traceback.print_exc()
+        time.sleep(0.1)
+
+
+def spawn(module, case):
+    "A worker process of the test module running case's company cron"
+    from trytond.tests.test_tryton import DB_NAME
+    return subprocess.Popen(
+        [sys.executable, '-m', module, '--worker', str(case.company)],
+        cwd=tools.ROOT, env=dict(os.environ,
+            TRYTOND_CONFIG=case.config_path, DB_NAME=DB_NAME))
+
+
+def in_flight_workers():
+    "The pids of the workers whose request is in the authority's hands"
+    from trytond.pool import Pool
+    with tools.transaction(commit=False):
+        Exchange = Pool().get('account.einvoice.exchange')
+        return {int(e.worker.rpartition(':')[2])
+            for e in Exchange.search([
+                    ('state', '=', 'in_flight'),
+                    ('sent', '!=', None),
+                    ]) if e.worker}
