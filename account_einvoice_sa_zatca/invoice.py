@@ -7,6 +7,7 @@ from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
+from trytond.transaction import without_check_access
 
 from .exceptions import ZatcaError
 
@@ -77,11 +78,14 @@ class Invoice(metaclass=PoolMeta):
     def _zatca_reported(self):
         "Whether the company reports its customer invoices to ZATCA"
         Configuration = Pool().get('account.einvoice.configuration')
-        return bool(self.type == 'out' and self.company
-            and Configuration.search([
-                    ('company', '=', self.company.id),
-                    ('service', '=', 'sa_zatca'),
-                    ], limit=1))
+        if self.type != 'out' or not self.company:
+            return False
+        # also for users who may not read the configurations (sales)
+        with without_check_access():
+            return bool(Configuration.search([
+                        ('company', '=', self.company.id),
+                        ('service', '=', 'sa_zatca'),
+                        ], limit=1))
 
     @fields.depends('company', 'type', 'currency')
     def _round_taxes(self, taxes):
@@ -98,12 +102,13 @@ class Invoice(metaclass=PoolMeta):
     def cancel(cls, invoices):
         pool = Pool()
         Submission = pool.get('account.einvoice.submission')
-        held = Submission.search([
-                ('invoice', 'in', [i.id for i in invoices]),
-                ('configuration.service', '=', 'sa_zatca'),
-                ('state', 'in', ['pending', 'processing', 'accepted',
-                        'accepted_with_errors']),
-                ], limit=1)
+        with without_check_access():
+            held = Submission.search([
+                    ('invoice', 'in', [i.id for i in invoices]),
+                    ('configuration.service', '=', 'sa_zatca'),
+                    ('state', 'in', ['pending', 'processing', 'accepted',
+                            'accepted_with_errors']),
+                    ], limit=1)
         if held:
             raise ZatcaError(gettext(
                     'account_einvoice_sa_zatca.msg_cancel_reported',
