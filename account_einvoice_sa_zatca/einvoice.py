@@ -62,6 +62,20 @@ class Configuration(metaclass=PoolMeta):
         super().__setup__()
         cls.service.selection.append(
             ('sa_zatca', "Saudi Arabia: ZATCA (Fatoora)"))
+        cls._buttons.update({
+                'zatca_renew': {
+                    'invisible': Eval('service') != 'sa_zatca',
+                    'depends': ['service'],
+                    },
+                })
+
+    @classmethod
+    @ModelView.button_action('account_einvoice.wizard_onboard')
+    def zatca_renew(cls, configurations):
+        "Renew the unit's production credential before it is due"
+        from .credentials import request_renewal
+        for configuration in configurations:
+            request_renewal(configuration)
 
     @classmethod
     def default_zatca_solution_name(cls):

@@ -477,7 +477,6 @@ class ZatcaOnboardingTest(SandboxTestCase):
     def test_renewal(self):
         """Renewed once when expiring within 30 days, and when asked for;
         the new key and certificate replace the old ones together"""
-        from trytond.modules.account_einvoice_sa_zatca import credentials
         from trytond.pool import Pool
         self.sandbox.set_option('zatca', 'validity_days', 20)
         self.onboard('b', OTP)
@@ -519,10 +518,14 @@ class ZatcaOnboardingTest(SandboxTestCase):
         self.assertNotIn('Renew', start['steps'])
         self.assertFalse(start['needs_otp'])
 
-        # on demand
+        # on demand: the Renew Credential button, then the wizard
         with tools.transaction():
             Configuration = Pool().get('account.einvoice.configuration')
-            credentials.request_renewal(Configuration(self.units['b']))
+            action = Configuration.zatca_renew(
+                [Configuration(self.units['b'])])
+            Action = Pool().get('ir.action.wizard')
+            self.assertEqual(Action.search([('action', '=', action)])[0]
+                .wiz_name, 'account.einvoice.onboard')
         self.assertIn('Renew', self.start('b')['steps'])
         self.onboard('b', OTP)
         self.assertEqual(self.calls('renewal'), 2)
