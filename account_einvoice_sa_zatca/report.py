@@ -5,10 +5,11 @@
 
 The labels are in both languages in ``tax_invoice.fodt`` (the report is
 not translated: every reader gets both).  What ZATCA holds and Tryton does
-not know (UUID, issue time, invoice counter, the totals as ZATCA computes
-them, the VAT total in SAR) is read from the stored signed document, the
-cleared copy for a cleared invoice; the rest comes from the invoice, in
-the same shape the document was written from (:mod:`.facts`)."""
+not know (UUID, issue time, invoice counter, the totals and the VAT
+breakdown per category as ZATCA computes them, the VAT total in SAR) is
+read from the stored signed document, the cleared copy for a cleared
+invoice; the rest comes from the invoice, in the same shape the document
+was written from (:mod:`.facts`)."""
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -33,6 +34,13 @@ TITLES = {
     None: ("Simplified Tax Invoice", "فاتورة ضريبية مبسطة"),
     CREDIT_NOTE: ("Credit Note", "إشعار دائن"),
     DEBIT_NOTE: ("Debit Note", "إشعار مدين"),
+    }
+#: (English, Arabic) name of each VAT category (UN/ECE 5305)
+CATEGORY_NAMES = {
+    'S': ("Standard rate", "النسبة الأساسية"),
+    'Z': ("Zero rated", "خاضعة لنسبة الصفر"),
+    'E': ("Exempt", "معفاة"),
+    'O': ("Not subject to VAT", "غير خاضعة لضريبة القيمة المضافة"),
     }
 #: side of the printed QR code
 QR_SIZE = '3.5cm'
@@ -72,13 +80,37 @@ def signed_document(submission):
     return None
 
 
+def _text(element, path):
+    found = element.xpath(f'{path}/text()', namespaces=NS)
+    return found[0].strip() if found else None
+
+
+def tax_breakdown(root):
+    """The VAT breakdown (BG-23) of the document: the TaxSubtotals of its
+    tax total in the document currency, in their order"""
+    breakdown = []
+    for subtotal in root.xpath(
+            'cac:TaxTotal[cac:TaxSubtotal]/cac:TaxSubtotal', namespaces=NS):
+        category = 'cac:TaxCategory/cbc:'
+        breakdown.append(SimpleNamespace(
+                category=_text(subtotal, category + 'ID'),
+                rate=_text(subtotal, category + 'Percent'),
+                taxable=_text(subtotal, 'cbc:TaxableAmount'),
+                tax=_text(subtotal, 'cbc:TaxAmount'),
+                exemption_code=_text(
+                    subtotal, category + 'TaxExemptionReasonCode'),
+                exemption_reason=_text(
+                    subtotal, category + 'TaxExemptionReason'),
+                ))
+    return breakdown
+
+
 def document_values(data):
     "The values the printed invoice takes from the signed document"
     root = xml_root(data)
 
     def text(path):
-        found = root.xpath(f'{path}/text()', namespaces=NS)
-        return found[0].strip() if found else None
+        return _text(root, path)
 
     monetary = 'cac:LegalMonetaryTotal/cbc:'
     return SimpleNamespace(
@@ -96,11 +128,26 @@ def document_values(data):
         # the one in SAR stands alone (the same when the currency is SAR)
         tax_total=text('cac:TaxTotal[cac:TaxSubtotal]/cbc:TaxAmount'),
         tax_total_sar=text(f"cac:TaxTotal/cbc:TaxAmount[@currencyID='{SAR}']"),
+        breakdown=tax_breakdown(root),
         )
 
 
 def _amount(text):
     return money(Decimal(text)) if text else ''
+
+
+def _breakdown_row(subtotal):
+    name = CATEGORY_NAMES.get(subtotal.category, (subtotal.category, ''))
+    return SimpleNamespace(
+        category=subtotal.category or '',
+        name_en=name[0] or '',
+        name_ar=name[1],
+        rate=percent(subtotal.rate) if subtotal.rate else '',
+        taxable=_amount(subtotal.taxable),
+        tax=_amount(subtotal.tax),
+        exemption_code=subtotal.exemption_code or '',
+        exemption_reason=subtotal.exemption_reason or '',
+        )
 
 
 def _address(party):
@@ -177,6 +224,7 @@ def tax_invoice(invoice):
             if facts.allowances else ''),
         tax_exclusive=_amount(held.tax_exclusive),
         tax_total=_amount(held.tax_total),
+        breakdown=[_breakdown_row(s) for s in held.breakdown],
         tax_inclusive=_amount(held.tax_inclusive),
         tax_total_sar=_amount(held.tax_total_sar),
         qr_image=(odf.qr_png(invoice.einvoice_qr), 'image/png',

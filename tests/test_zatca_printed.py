@@ -136,6 +136,33 @@ class ZatcaPrintedTest(ZatcaTestCase):
         if cells not in found:
             self.fail(f"{cells} not in {found}")
 
+    def assertBreakdown(self, texts, held):
+        """The VAT breakdown: one row per category of the held document,
+        with its figures and, for Z, its exemption reason"""
+        from trytond.modules.account_einvoice.signing import xml_root
+        from trytond.modules.account_einvoice_sa_zatca.report import (
+            tax_breakdown)
+        self.assertRow(texts, "VAT Breakdown", "تفاصيل ضريبة القيمة المضافة",
+            "VAT Category", "فئة الضريبة", "VAT Rate", "نسبة الضريبة",
+            "Taxable Amount", "المبلغ الخاضع للضريبة", "VAT Amount",
+            "مبلغ الضريبة", "Exemption Reason", "سبب الإعفاء")
+        standard = ['S', "Standard rate", "النسبة الأساسية"]
+        rows = [standard + ['15 %', '1,000.00', '150.00', '', ''],
+            standard + ['5 %', '31.50', '1.58', '', ''],
+            ['Z', "Zero rated", "خاضعة لنسبة الصفر", '0 %', '200.00',
+                '0.00', 'VATEX-SA-32', "Export of goods (art. 32)"]]
+        for row in rows:
+            self.assertRow(texts, *row)
+        self.assertEqual(texts.count("Standard rate"), 2)
+        self.assertEqual(texts.count("Zero rated"), 1)
+        self.assertEqual([(c.category, c.rate, c.taxable, c.tax,
+                    c.exemption_code, c.exemption_reason)
+                for c in tax_breakdown(xml_root(held))], [
+                ('S', '15.00', '1000.00', '150.00', None, None),
+                ('S', '5.00', '31.50', '1.58', None, None),
+                ('Z', '0.00', '200.00', '0.00', 'VATEX-SA-32',
+                    "Export of goods (art. 32)")])
+
     def assertRightToLeft(self, printed):
         "Every Arabic paragraph is right-to-left in Arabic (Saudi Arabia)"
         arabic = [(s, t) for s, t in printed.paragraphs() if is_arabic(t)]
@@ -158,7 +185,8 @@ class ZatcaPrintedTest(ZatcaTestCase):
         from trytond.modules.account_einvoice_sa_zatca.service import qr_of
         self.sandbox.add_fault(SERVICE, 'clearance', 'http_503')
         invoice = self.post_as_client(
-            [('1000', ['vat15']), ('10.50', 3, ['vat5'])], party='b2b')
+            [('1000', ['vat15']), ('10.50', 3, ['vat5']), ('200', ['zero'])],
+            party='b2b')
         self.assertEqual(self.submission(invoice)['state'], 'pending')
         with self.assertRaises(ClearanceError) as refused:
             self.print_(invoice)
@@ -216,14 +244,17 @@ class ZatcaPrintedTest(ZatcaTestCase):
             '150.00', '1,150.00')
         self.assertRow(texts, "Widget", '3', '10.5', '31.50', '5 %',
             '1.58', '33.08')
-        self.assertRow(texts, "Total Excluding VAT", '1,031.50',
+        self.assertRow(texts, "Widget", '1', '200', '200.00', '0 %',
+            '0.00', '200.00')
+        self.assertBreakdown(texts, cleared)
+        self.assertRow(texts, "Total Excluding VAT", '1,231.50',
             "الإجمالي غير شامل ضريبة القيمة المضافة")
         self.assertRow(texts, "Total VAT", '151.58',
             "إجمالي ضريبة القيمة المضافة")
-        self.assertRow(texts, "Total Including VAT", '1,183.08',
+        self.assertRow(texts, "Total Including VAT", '1,383.08',
             "الإجمالي شامل ضريبة القيمة المضافة")
         self.assertEqual(self.held(cleared,
-                'cac:LegalMonetaryTotal/cbc:PayableAmount'), '1183.08')
+                'cac:LegalMonetaryTotal/cbc:PayableAmount'), '1383.08')
         self.assertNotIn("Total VAT in SAR", texts)
         self.assertNotIn("Reason", texts)
         self.assertRightToLeft(printed)
@@ -249,6 +280,9 @@ class ZatcaPrintedTest(ZatcaTestCase):
             "إجمالي ضريبة القيمة المضافة")
         self.assertRow(texts, "Total VAT in SAR", '56.25',
             "إجمالي ضريبة القيمة المضافة بالريال السعودي")
+        # the breakdown is the one in the document currency
+        self.assertRow(texts, 'S', "Standard rate", "النسبة الأساسية", '15 %',
+            '100.00', '15.00', '', '')
         self.assertNotIn("Supply Date", texts)
         self.assertRightToLeft(printed)
 
