@@ -56,8 +56,11 @@ def identifier(party, types):
 
 def party_data(party, address, other_ids):
     vat = identifier(party, ['vat'])
+    name = (party.name or '').strip()
+    if party.arabic_name and party.arabic_name.strip():
+        name = f'{party.arabic_name.strip()} | {name}'
     data = PartyData(
-        name=(party.name or '').strip(),
+        name=name,
         vat=vat[1] if vat else None,
         other_id=identifier(party, other_ids),
         sources={

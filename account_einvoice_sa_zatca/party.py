@@ -26,6 +26,11 @@ IDENTIFIER_TYPES = [
 class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
+    arabic_name = fields.Char("Name in Arabic",
+        help="The registered name in Arabic: ZATCA documents and the tax "
+        "invoice give it before the name (\"Arabic | Name\", as ZATCA's "
+        "samples do).")
+
     @classmethod
     def tax_identifier_types(cls):
         return super().tax_identifier_types() + ['sa_vat']

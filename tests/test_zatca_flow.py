@@ -77,6 +77,8 @@ class ZatcaFlowTest(ZatcaTestCase):
         # the QR is printable before ZATCA has the invoice (B2C)
         qr_text, = self.read_invoice(first, 'einvoice_qr')
         tags = qr.decode(qr_text)
+        self.assertEqual(tags[1].decode(),
+            "شركة ساندبوكس السعودية | SANDBOX SAUDI COMPANY LLC")
         self.assertEqual(tags[4], b'115.00')
         self.assertEqual(tags[5], b'15.00')
         self.assertEqual(tags[6].decode(), digest1)

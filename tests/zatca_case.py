@@ -64,6 +64,7 @@ def create_zatca_base(vat):
     saudi = Country(code='SA', name="Saudi Arabia")
     saudi.save()
     company = create_company(name="SANDBOX SAUDI COMPANY LLC", currency=sar)
+    company.party.arabic_name = "شركة ساندبوكس السعودية"
     company.party.identifiers = [
         {'type': 'sa_vat', 'code': vat},
         {'type': 'sa_crn', 'code': '1010010000'},
