@@ -83,7 +83,9 @@ class Certificate:
         return self.not_after - now <= dt.timedelta(days=days)
 
 
-def _option(name, key):
+def option(name, key):
+    """The option ``<name>.<key>`` of the certificates' section, or None:
+    the only reader of that section"""
     return config.get(SECTION, f'{name}.{key}')
 
 
@@ -161,9 +163,9 @@ def load_certificate(name):
     if not name:
         raise CertificateError(gettext(
                 'account_einvoice.msg_certificate_missing_name'))
-    pkcs12_path = _option(name, 'pkcs12')
-    cert_path = _option(name, 'certificate')
-    key_path = _option(name, 'private_key')
+    pkcs12_path = option(name, 'pkcs12')
+    cert_path = option(name, 'certificate')
+    key_path = option(name, 'private_key')
     if pkcs12_path:
         paths = (pkcs12_path,)
     elif cert_path and key_path:
@@ -172,13 +174,13 @@ def load_certificate(name):
         raise CertificateError(gettext(
                 'account_einvoice.msg_certificate_not_configured',
                 name=name, section=SECTION))
-    key = (name, _signature(paths), _option(name, 'password'))
+    key = (name, _signature(paths), option(name, 'password'))
     with _lock:
         certificate = _cache.get(name)
         if certificate is None or certificate[0] != key:
             if pkcs12_path:
                 loaded = _load_pkcs12(
-                    name, pkcs12_path, _option(name, 'password'))
+                    name, pkcs12_path, option(name, 'password'))
             else:
                 loaded = _load_pem(name, cert_path, key_path)
             certificate = _cache[name] = (key, loaded)

@@ -26,8 +26,10 @@ from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.transaction import Transaction, without_check_access
 
+from .certificate import SECTION as CERTIFICATE_SECTION
+from .certificate import option
+
 SECTION = 'account_einvoice'
-CERTIFICATE_SECTION = 'account_einvoice_certificate'
 _SEPARATORS = re.compile(r'[\s,;]+')
 
 #: certificate_status() results
@@ -110,8 +112,7 @@ def _companies_named(entries):
 def certificate_status(name, company_id):
     """ALLOWED when the operator declared certificate name for the company,
     UNDECLARED when it is declared for no company, OTHER otherwise"""
-    value = config.get(CERTIFICATE_SECTION, f'{name}.companies')
-    entries = _entries(value)
+    entries = _entries(option(name, 'companies'))
     if not entries:
         return UNDECLARED
     named = _companies_named(entries)

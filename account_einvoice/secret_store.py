@@ -24,10 +24,10 @@ import tempfile
 from trytond import config
 from trytond.i18n import gettext
 
+from .certificate import option
 from .exceptions import SecretError
 
 SECTION = 'account_einvoice'
-CERTIFICATE_SECTION = 'account_einvoice_certificate'
 SAFE = re.compile(r'[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z')
 EXPIRES = '.%s.expires'
 
@@ -97,7 +97,7 @@ def secret(name, key):
     configuration, else from the secrets directory; None when unknown"""
     if not name:
         return None
-    value = config.get(CERTIFICATE_SECTION, f'{name}.{key}')
+    value = option(name, key)
     if value is not None:
         return value
     folder = _folder(name)

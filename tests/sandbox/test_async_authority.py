@@ -63,6 +63,14 @@ class Malformed(ValueError):
     pass
 
 
+class Refused(Exception):
+    "The request is answered with response, not processed"
+
+    def __init__(self, response):
+        super().__init__(response)
+        self.response = response
+
+
 def _text(item, name, where):
     value = item.get(name)
     if not isinstance(value, str) or not value:
@@ -92,8 +100,15 @@ def _document(index, item):
         'amount': amount}
 
 
+def _lot(body):
+    ticket = body.get('lot')
+    if not isinstance(ticket, str) or not ticket:
+        raise Malformed('lot must be a non-empty string')
+    return ticket
+
+
 def _ids(body):
-    ids = body.get('ids') if isinstance(body, dict) else None
+    ids = body.get('ids')
     if (not isinstance(ids, list) or not ids
             or not all(isinstance(i, str) and i for i in ids)):
         raise Malformed('ids must be a non-empty list of strings')
@@ -141,15 +156,27 @@ class TestAsyncService(SandboxService):
             'asked': {k: dict(v) for k, v in self.asked.items()}}
 
     # -- reading the request --
-    def _issuer(self, request, body):
-        "(issuer, None) or (None, the 403 refusing the caller)"
-        caller = request.caller.tax_id if request.caller else None
-        issuer = body.get('issuer', caller)
-        if not isinstance(issuer, str) or not issuer:
-            raise Malformed('issuer must be a non-empty string')
-        if issuer != caller:
-            return None, JsonResponse(403, {'error': 'not the issuer'})
-        return issuer, None
+    def _read(self, request, parse):
+        """(issuer, parse(body), None) of a request of the issuer, else
+        (None, None, the response refusing it): 400 when malformed, 403
+        when the caller is not the issuer, or that of a Refused raised by
+        parse"""
+        body = request.body
+        try:
+            if not isinstance(body, dict):
+                raise Malformed('body must be a JSON object')
+            caller = request.caller.tax_id if request.caller else None
+            issuer = body.get('issuer', caller)
+            if not isinstance(issuer, str) or not issuer:
+                raise Malformed('issuer must be a non-empty string')
+            if issuer != caller:
+                raise Refused(JsonResponse(403, {'error': 'not the issuer'}))
+            return issuer, parse(body), None
+        except Malformed as e:
+            return None, None, JsonResponse(400, {'error': 'malformed',
+                    'detail': str(e)})
+        except Refused as e:
+            return None, None, e.response
 
     def summarize_json(self, operation, request):
         body = request.body if isinstance(request.body, dict) else {}
@@ -174,24 +201,19 @@ class TestAsyncService(SandboxService):
         return self.core.now() >= lot['received_at'] + seconds
 
     # -- operations --
+    def _documents(self, body):
+        items = body.get('documents')
+        if not isinstance(items, list) or not items:
+            raise Malformed('documents must be a non-empty list')
+        limit = int(self.options.get('lot_limit') or 0)
+        if limit and len(items) > limit:
+            raise Refused(JsonResponse(413, {'error': 'too many documents'}))
+        return [_document(i, d) for i, d in enumerate(items)]
+
     def submit_lot(self, request):
-        body = request.body
-        try:
-            if not isinstance(body, dict):
-                raise Malformed('body must be a JSON object')
-            issuer, denied = self._issuer(request, body)
-            if denied:
-                return denied
-            items = body.get('documents')
-            if not isinstance(items, list) or not items:
-                raise Malformed('documents must be a non-empty list')
-            limit = int(self.options.get('lot_limit') or 0)
-            if limit and len(items) > limit:
-                return JsonResponse(413, {'error': 'too many documents'})
-            documents = [_document(i, d) for i, d in enumerate(items)]
-        except Malformed as e:
-            return JsonResponse(400, {'error': 'malformed',
-                    'detail': str(e)})
+        issuer, documents, refusal = self._read(request, self._documents)
+        if refusal:
+            return refusal
         self._count('lots', [d['id'] for d in documents])
         if self.options.get('not_queued'):
             request.ctx.note(status='NotQueued', queued=[])
@@ -233,19 +255,9 @@ class TestAsyncService(SandboxService):
         return result
 
     def lot_result(self, request):
-        body = request.body
-        try:
-            if not isinstance(body, dict):
-                raise Malformed('body must be a JSON object')
-            issuer, denied = self._issuer(request, body)
-            if denied:
-                return denied
-            ticket = body.get('lot')
-            if not isinstance(ticket, str) or not ticket:
-                raise Malformed('lot must be a non-empty string')
-        except Malformed as e:
-            return JsonResponse(400, {'error': 'malformed',
-                    'detail': str(e)})
+        issuer, ticket, refusal = self._read(request, _lot)
+        if refusal:
+            return refusal
         self._count('result', [ticket])
         lot = self.lots.get(ticket)
         if lot is None or lot['issuer'] != issuer:
@@ -265,17 +277,9 @@ class TestAsyncService(SandboxService):
             for k in ('id', 'status', 'code', 'message', 'reference')}
 
     def query(self, request):
-        body = request.body
-        try:
-            if not isinstance(body, dict):
-                raise Malformed('body must be a JSON object')
-            issuer, denied = self._issuer(request, body)
-            if denied:
-                return denied
-            ids = _ids(body)
-        except Malformed as e:
-            return JsonResponse(400, {'error': 'malformed',
-                    'detail': str(e)})
+        issuer, ids, refusal = self._read(request, _ids)
+        if refusal:
+            return refusal
         self._count('query', ids)
         results = []
         for id_ in ids:
