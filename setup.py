@@ -37,7 +37,8 @@ for name in MODULES:
 setup(
     name='trytond-account-einvoice',
     version='8.0.0',
-    description="Report posted invoices to tax authorities (SII, AFIP/ARCA)",
+    description=("Report posted invoices to tax authorities (SII, VERI*FACTU, "
+        "AFIP/ARCA, ZATCA)"),
     long_description=open(os.path.join(HERE, 'README.rst')).read(),
     license='GPL-3.0-or-later',
     license_files=['LICENSE', 'COPYRIGHT'],
