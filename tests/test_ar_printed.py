@@ -28,8 +28,10 @@ def decode_qr(png):
     "The texts of the QR codes a PNG image shows"
     import zxingcpp
     from PIL import Image
+    # QR codes only: a part of one may read as a linear barcode
     return [r.text for r in zxingcpp.read_barcodes(
-            Image.open(io.BytesIO(png)))]
+            Image.open(io.BytesIO(png)),
+            formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
 def qr_json(url):
