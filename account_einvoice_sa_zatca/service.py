@@ -118,6 +118,12 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
                 continue
             facts = self.facts(invoice)
             found = [str(e) for e in facts.errors]
+            today = self.issue_moment().date()
+            if invoice.invoice_date and invoice.invoice_date > today:
+                found.append(gettext(
+                        'account_einvoice_sa_zatca.msg_issue_date_future',
+                        date=invoice.invoice_date.isoformat(),
+                        today=today.isoformat()))
             if not found:
                 found = [rules.text(v) for v in rules.check(facts.data)]
             if found:
@@ -145,6 +151,16 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
         "Now, as written in the document (Riyadh time)"
         return dt.datetime.now(RIYADH).replace(microsecond=0)
 
+    def issue_time(self, issue_date):
+        """The IssueTime of an invoice dated issue_date issued now: the
+        Riyadh time, or the end of its day when that day is over in Riyadh
+        (the company's day may end later, e.g. in UTC: never written as
+        issued more than 24 hours ago)"""
+        moment = self.issue_moment()
+        if issue_date < moment.date():
+            return dt.time(23, 59, 59)
+        return moment.time()
+
     def generate_documents(self, submission, link):
         invoice = submission.invoice
         facts = self.facts(invoice)
@@ -152,7 +168,7 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
             raise RecordError(str(facts.errors[0]))
         data = facts.data
         data.uuid = str(uuid.uuid4())
-        data.issue_time = self.issue_moment().time()
+        data.issue_time = self.issue_time(data.issue_date)
         data.icv = link.sequence + 1
         data.pih = link.digest or FIRST_PIH
         credential = credentials(self.configuration)

@@ -25,10 +25,10 @@ def render(invoice_id):
 
 
 def decode_qr(png):
-    "The texts of the QR codes a PNG image shows"
+    """The texts of the QR codes a PNG image shows (QR codes only: a part
+    of one may read as a linear barcode)"""
     import zxingcpp
     from PIL import Image
-    # QR codes only: a part of one may read as a linear barcode
     return [r.text for r in zxingcpp.read_barcodes(
             Image.open(io.BytesIO(png)),
             formats=zxingcpp.BarcodeFormat.QRCode)]

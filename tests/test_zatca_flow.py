@@ -304,6 +304,32 @@ class ZatcaFlowTest(ZatcaTestCase):
         self.assertIn('BR-S-09', refused.exception.message)
         self.assertEqual(self.held(), [])
 
+    def test_issue_date_and_time(self):
+        "Dated yesterday in Riyadh: issued at its end; tomorrow: refused"
+        from zoneinfo import ZoneInfo
+
+        from lxml import etree
+
+        from trytond.exceptions import UserError
+        riyadh = dt.datetime.now(ZoneInfo('Asia/Riyadh')).date()
+        invoice = self.invoice([('100', ['vat15'])],
+            invoice_date=riyadh - dt.timedelta(days=1))
+        _, data = self.sent_document(invoice)
+        cbc = ('{urn:oasis:names:specification:ubl:schema:xsd:'
+            'CommonBasicComponents-2}')
+        root = etree.fromstring(data)
+        self.assertEqual((root.findtext(cbc + 'IssueDate'),
+                root.findtext(cbc + 'IssueTime')),
+            ((riyadh - dt.timedelta(days=1)).isoformat(), '23:59:59'))
+        self.cron()
+        # reported within 24 hours of it: no warning
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+
+        with self.assertRaises(UserError) as refused:
+            self.invoice([('100', ['vat15'])],
+                invoice_date=riyadh + dt.timedelta(days=1))
+        self.assertIn('BR-KSA-04', refused.exception.message)
+
     def test_not_onboarded_refused_at_posting(self):
         "A unit without its production credential issues no invoice"
         from trytond.exceptions import UserError
