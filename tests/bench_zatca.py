@@ -35,6 +35,7 @@ from decimal import Decimal
 from functools import partial
 
 from tests import tools
+from tests.bench_verifactu import send
 
 print = partial(print, flush=True)
 KINDS = [
@@ -91,23 +92,6 @@ def documents_per_second(configuration_id, count, invoices):
         ubl.sign(ubl.build(data), credential.key, credential.certificate)
     with_facts = len(records) / (time.perf_counter() - started)
     return pure, with_facts
-
-
-def send(state):
-    "Child process: one cron run; print JSON figures"
-    tools.start_pool(state['config'])
-    from trytond.pool import Pool
-    started = time.perf_counter()
-    tools.run_cron(state['company'])
-    elapsed = time.perf_counter() - started
-
-    def count():
-        Submission = Pool().get('account.einvoice.submission')
-        return Submission.search_count([('state', '=', 'accepted')])
-    print(json.dumps({
-                'elapsed': elapsed,
-                'accepted': tools.call(count, commit=False),
-                }))
 
 
 def main(argv):

@@ -76,3 +76,52 @@ def in_flight_workers():
                     ('state', '=', 'in_flight'),
                     ('sent', '!=', None),
                     ]) if e.worker}
+
+
+def copy_invoice(template_id, count):
+    """[template_id] and the ids of count - 1 copies of that draft invoice
+    with its lines and taxes, made in SQL (the documents are generated when
+    they are posted, not here)"""
+    from sql import Column
+
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    pool = Pool()
+    cursor = Transaction().connection.cursor()
+
+    def rows(table, where):
+        cursor.execute(*table.select(where=where, order_by=[table.id.asc]))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+    def insert(table, values):
+        if not values:
+            return
+        names = [n for n in values[0] if n != 'id']
+        for start in range(0, len(values), 200):
+            cursor.execute(*table.insert([Column(table, n) for n in names],
+                    [[v[n] for n in names]
+                        for v in values[start:start + 200]]))
+
+    def copies(table, parent, original, parents):
+        "Copy the rows of table under original to each of parents"
+        originals = rows(table, Column(table, parent) == original)
+        insert(table, [dict(o, **{parent: p}) for p in parents
+                for o in originals])
+
+    invoice = pool.get('account.invoice').__table__()
+    line = pool.get('account.invoice.line').__table__()
+    first, = rows(invoice, invoice.id == template_id)
+    insert(invoice, [first] * (count - 1))
+    cursor.execute(*invoice.select(invoice.id,
+            where=invoice.id > template_id, order_by=[invoice.id.asc]))
+    ids = [i for i, in cursor]
+    assert len(ids) == count - 1, (len(ids), count)
+    copies(line, 'invoice', template_id, ids)
+    copies(pool.get('account.invoice.tax').__table__(), 'invoice',
+        template_id, ids)
+    template_line, = rows(line, line.invoice == template_id)
+    cursor.execute(*line.select(line.id, where=line.invoice.in_(ids)))
+    copies(pool.get('account.invoice.line-account.tax').__table__(), 'line',
+        template_line['id'], [i for i, in cursor])
+    return [template_id] + ids

@@ -51,15 +51,9 @@ def create_drafts(base, count):
     records are generated when they are posted, not here)"""
     from decimal import Decimal
 
-    from sql import Column
-
     from trytond.pool import Pool
-    from trytond.transaction import Transaction
     pool = Pool()
     Invoice = pool.get('account.invoice')
-    Line = pool.get('account.invoice.line')
-    LineTax = pool.get('account.invoice.line-account.tax')
-    InvoiceTax = pool.get('account.invoice.tax')
     Party = pool.get('party.party')
     Journal = pool.get('account.journal')
     party = Party(base['parties']['es'])
@@ -84,41 +78,7 @@ def create_drafts(base, count):
                                 'taxes': [('add', [base['taxes']['iva21']])],
                                 }])],
                 }])
-    cursor = Transaction().connection.cursor()
-
-    def rows(table, where):
-        cursor.execute(*table.select(where=where, order_by=[table.id.asc]))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r)) for r in cursor.fetchall()]
-
-    def insert(table, values):
-        names = [n for n in values[0] if n != 'id']
-        for start in range(0, len(values), 200):
-            cursor.execute(*table.insert([Column(table, n) for n in names],
-                    [[v[n] for n in names]
-                        for v in values[start:start + 200]]))
-
-    def copies(table, parent, original, parents):
-        "Copy the rows of table under original to each of parents"
-        originals = rows(table, Column(table, parent) == original)
-        insert(table, [dict(o, **{parent: p}) for p in parents
-                for o in originals])
-
-    invoice = Invoice.__table__()
-    first, = rows(invoice, invoice.id == template.id)
-    insert(invoice, [first] * (count - 1))
-    cursor.execute(*invoice.select(invoice.id,
-            where=invoice.id > template.id, order_by=[invoice.id.asc]))
-    ids = [i for i, in cursor]
-    assert len(ids) == count - 1, (len(ids), count)
-    line = Line.__table__()
-    copies(line, 'invoice', template.id, ids)
-    copies(InvoiceTax.__table__(), 'invoice', template.id, ids)
-    template_line, = rows(line, line.invoice == template.id)
-    cursor.execute(*line.select(line.id, where=line.invoice.in_(ids)))
-    copies(LineTax.__table__(), 'line', template_line['id'],
-        [i for i, in cursor])
-    return [template.id] + ids
+    return chaos.copy_invoice(template.id, count)
 
 
 def cancel(ids):

@@ -34,55 +34,11 @@ def create_drafts(base, count):
     """count draft simplified invoices with a taxed line, alternately in
     the journals of units A and B: one per journal made by the ORM, the
     others copied from them in SQL"""
-    from sql import Column
-
     from tests.zatca_case import create_invoice
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-    pool = Pool()
-    Invoice = pool.get('account.invoice')
-    Line = pool.get('account.invoice.line')
-    LineTax = pool.get('account.invoice.line-account.tax')
-    InvoiceTax = pool.get('account.invoice.tax')
-    cursor = Transaction().connection.cursor()
-
-    def rows(table, where):
-        cursor.execute(*table.select(where=where, order_by=[table.id.asc]))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r)) for r in cursor.fetchall()]
-
-    def insert(table, values):
-        if not values:
-            return
-        names = [n for n in values[0] if n != 'id']
-        for start in range(0, len(values), 200):
-            cursor.execute(*table.insert([Column(table, n) for n in names],
-                    [[v[n] for n in names]
-                        for v in values[start:start + 200]]))
-
-    invoice = Invoice.__table__()
-    line = Line.__table__()
-    by_unit = {}
-    for unit in ['A', 'B']:
-        template = Invoice(create_invoice(
-                base, [('99.99', ['vat15'])], post=False, journal=unit))
-        first, = rows(invoice, invoice.id == template.id)
-        insert(invoice, [first] * (count // 2 - 1))
-        cursor.execute(*invoice.select(invoice.id,
-                where=invoice.id > template.id, order_by=[invoice.id.asc]))
-        ids = [i for i, in cursor]
-        for table, parent in [(line, 'invoice'),
-                (InvoiceTax.__table__(), 'invoice')]:
-            originals = rows(table, Column(table, parent) == template.id)
-            insert(table, [dict(o, **{parent: p}) for p in ids
-                    for o in originals])
-        template_line, = rows(line, line.invoice == template.id)
-        line_tax = LineTax.__table__()
-        originals = rows(line_tax, line_tax.line == template_line['id'])
-        cursor.execute(*line.select(line.id, where=line.invoice.in_(ids)))
-        insert(line_tax, [dict(o, line=i) for i, in cursor.fetchall()
-                for o in originals])
-        by_unit[unit] = [template.id] + ids
+    by_unit = {unit: chaos.copy_invoice(create_invoice(
+                base, [('99.99', ['vat15'])], post=False, journal=unit),
+            count // 2)
+        for unit in ['A', 'B']}
     # alternate the units: both chains grow at once
     return [i for pair in zip(by_unit['A'], by_unit['B']) for i in pair]
 
