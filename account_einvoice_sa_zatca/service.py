@@ -63,14 +63,19 @@ def first_code(results):
     return None
 
 
-def qr_of(data):
-    "The QR text of a ZATCA XML document, or None"
-    root = xml_root(data)
-    found = root.xpath(
-        "cac:AdditionalDocumentReference[cbc:ID='QR']"
+def embedded(data, identifier):
+    """The text a ZATCA XML document embeds in its AdditionalDocumentReference
+    of ID identifier (QR, PIH), or None"""
+    found = xml_root(data).xpath(
+        f"cac:AdditionalDocumentReference[cbc:ID='{identifier}']"
         "/cac:Attachment/cbc:EmbeddedDocumentBinaryObject/text()",
         namespaces=NS)
     return found[0].strip() if found else None
+
+
+def qr_of(data):
+    "The QR text of a ZATCA XML document, or None"
+    return embedded(data, 'QR')
 
 
 class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
@@ -183,12 +188,7 @@ class ZatcaService(ZatcaOnboardingMixin, EinvoiceService):
         return zatca_invoice_hash(data)
 
     def document_previous_digest(self, document, data):
-        root = xml_root(data)
-        pih = root.xpath(
-            "cac:AdditionalDocumentReference[cbc:ID='PIH']"
-            "/cac:Attachment/cbc:EmbeddedDocumentBinaryObject/text()",
-            namespaces=NS)
-        value = pih[0].strip() if pih else None
+        value = embedded(data, 'PIH')
         return None if value == FIRST_PIH else value
 
     # -- requests --------------------------------------------------------
