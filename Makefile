@@ -120,5 +120,6 @@ po: venv
 	TRYTONPASSFILE=$(PO_DB)/password $(BIN)/trytond-admin -d po \
 		-u account_einvoice account_einvoice_es_sii account_einvoice_ar \
 		account_einvoice_es_verifactu account_einvoice_sa_zatca \
+		account_einvoice_py_sifen \
 		--activate-dependencies -l es \
 		--export-translations

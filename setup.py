@@ -9,7 +9,8 @@ from setuptools import setup
 
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca',
+    'account_einvoice_py_sifen']
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -60,7 +61,8 @@ setup(
         'signxml>=5.0,<6',
         ],
     extras_require={
-        'test': ['proteus>=8.0,<8.1', 'zxing-cpp>=2.2', 'pillow>=10'],
+        'test': ['proteus>=8.0,<8.1', 'zxing-cpp>=2.2', 'pillow>=10',
+            'xmlsec>=1.3'],
         'postgresql': ['psycopg[binary,pool]>=3.2'],
         },
     entry_points={

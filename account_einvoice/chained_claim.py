@@ -92,6 +92,8 @@ class ChainedClaim:
                     not query and row[4] != first[4]):
                 break
             run.append(row[0])
+            if query and len(run) == service.query_limit:
+                break
         if not query and chain.waiting(now) and not (
                 service.wait_exempt_batch
                 and len(run) >= service.wait_exempt_batch):

@@ -265,6 +265,8 @@ class Claim(ChainedClaim):
                 self.claims.subtract([s.id for s in members])
                 continue
             size = self._limit(configuration, service, key)
+            if kind == 'query' and service.query_limit:
+                size = min(size, service.query_limit)
             for chunk in _chunks(members, size):
                 if kind == 'send':
                     chunk = self._prepare(service, chunk)

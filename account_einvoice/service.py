@@ -100,6 +100,8 @@ class EinvoiceService:
 
     #: most records one request may carry
     batch_limit = 1000
+    #: most records one query may ask about (None: as many as a request)
+    query_limit = None
     #: human name for messages
     name = "Authority"
 

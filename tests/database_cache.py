@@ -26,7 +26,8 @@ from contextlib import contextmanager
 FRAMEWORK = 'account_einvoice'
 SUITE = {
     FRAMEWORK, 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca'}
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca',
+    'account_einvoice_py_sifen'}
 
 
 def _key(name):

@@ -32,7 +32,8 @@ ROOT = tools.ROOT
 EXAMPLE = os.path.join(ROOT, 'doc', 'trytond.conf.example')
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca',
+    'account_einvoice_py_sifen']
 CERTIFICATE = 'acme_es'
 # config.get*(section, 'option') and option('name') in the modules' code,
 # and the certificates' _option(name, 'key') (option NAME.key)

@@ -32,7 +32,8 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca',
+    'account_einvoice_py_sifen']
 #: targets testing only the sandbox: no trytond database
 DATABASE_FREE = [
     'tests.test_sandbox_afip_wsaa', 'tests.test_sandbox_afip_wsfe',
@@ -40,7 +41,8 @@ DATABASE_FREE = [
     'tests.test_sandbox_sii_suministro', 'tests.test_signing',
     'tests.test_sandbox_chain', 'tests.test_sandbox_soap12',
     'tests.test_sandbox_verifactu', 'tests.test_zatca_document',
-    'tests.test_sandbox_zatca']
+    'tests.test_sandbox_zatca', 'tests.test_sifen_document',
+    'tests.test_sandbox_sifen']
 SLOWEST = 10
 
 

@@ -12,7 +12,8 @@ from lxml import etree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = [
     'account_einvoice', 'account_einvoice_es_sii', 'account_einvoice_ar',
-    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca']
+    'account_einvoice_es_verifactu', 'account_einvoice_sa_zatca',
+    'account_einvoice_py_sifen']
 #: modules also translated to Arabic (locale/ar.po)
 ARABIC_MODULES = ['account_einvoice_sa_zatca']
 PLACEHOLDER = re.compile(r'%\(\w+\)[sdr]')

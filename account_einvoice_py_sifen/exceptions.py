@@ -1,0 +1,8 @@
+# This file is part of the account_einvoice suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.modules.account_einvoice.exceptions import EinvoiceError
+
+
+class SifenError(EinvoiceError):
+    pass
