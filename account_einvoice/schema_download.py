@@ -52,6 +52,9 @@ SOURCES = {
             'wsfev1.wsdl': (
                 'https://wswhomo.afip.gov.ar/wsfev1/service.asmx?WSDL'),
             }),
+    # SIFEN's WSDLs import a schema only SET's server makes: the client
+    # needs none of them (it posts to their addresses), only the XSDs
+    'py_sifen': Source('https://ekuatia.set.gov.py/sifen/xsd/', '', {}),
     'sa_zatca': Source(
         'https://docs.oasis-open.org/ubl/os-UBL-2.1/xsd/', 'UBL2.1/', {}),
     }

@@ -81,7 +81,8 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls.service.selection.append(('py_sifen', "Paraguay: SIFEN (e-Kuatia)"))
+        cls.service.selection.append(
+            ('py_sifen', "Paraguay: SIFEN (e-Kuatia)"))
 
     @classmethod
     def default_sifen_sending(cls):

@@ -57,7 +57,7 @@ def split_ruc(code):
 
 def ruc_of(party):
     for identifier in party.identifiers or []:
-        if identifier.type == 'py_ruc' and identifier.code:
+        if identifier.type == 'py_vat' and identifier.code:
             return split_ruc(identifier.code)
     return None, None
 

@@ -71,6 +71,12 @@ class Invoice(metaclass=PoolMeta):
     del _sifen_states
 
     @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # the reason is given when cancelling a posted invoice
+        cls._check_modify_exclude |= {'sifen_cancel_reason'}
+
+    @classmethod
     def default_sifen_debit_note(cls):
         return False
 

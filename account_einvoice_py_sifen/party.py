@@ -4,7 +4,7 @@
 """The identity documents SIFEN asks of a receiver who has no RUC."""
 from trytond.pool import PoolMeta
 
-#: party identifier type -> SIFEN's iTipIDRec (a RUC is Tryton's py_ruc)
+#: party identifier type -> SIFEN's iTipIDRec (a RUC is Tryton's py_vat)
 IDENTITY_DOCUMENTS = {
     'py_ci': 1,
     'py_pas': 2,

@@ -50,8 +50,9 @@ LOT_UNKNOWN, LOT_PROCESSING, LOT_DONE = '0360', '0361', '0362'
 NOT_FOUND, FOUND = '0420', {'0421', '0422'}
 EVENT_REGISTERED = '0600'
 DUPLICATE_CDC = '1001'
-#: an event SIFEN already holds (sent again after a lost answer)
-ALREADY_CANCELLED, ALREADY_VOIDED = '4002', '4011'
+#: a cancellation SIFEN already holds (sent again after a lost answer; a
+#: voiding sent again is approved again)
+ALREADY_CANCELLED = '4002'
 #: events one request may carry
 EVENT_LIMIT = 15
 #: hours after signing SIFEN takes a DE without an observation
@@ -235,8 +236,17 @@ class SifenService(EinvoiceService):
         generated = document.generate(data, key, certificate,
             self.configuration.sifen_csc_id, self.csc(), self.production,
             now_in_paraguay())
-        return [Draft('de', generated.data, generated.cdc,
+        # SIFEN's documents do not link to each other: the chain is the
+        # series' numbering, each number following the previous one
+        return [Draft('de', generated.data, data.number,
                 filename=f'{generated.cdc}.xml')]
+
+    def document_digest(self, document_, data):
+        return document.read(data).get('number')
+
+    def document_previous_digest(self, document_, data):
+        number = int(document.read(data).get('number') or 0)
+        return f'{number - 1:07d}' if number > 1 else None
 
     def _cancellation(self, submission):
         invoice = submission.invoice
@@ -442,7 +452,7 @@ class SifenService(EinvoiceService):
             state = (result.findtext(q('dEstRes')) or '').lower()
             protocol = (result.findtext(q('dProtAut')) or '').strip()
             if state.startswith('aprobado') or (
-                    {ALREADY_CANCELLED, ALREADY_VOIDED} & set(codes)
+                    ALREADY_CANCELLED in codes
                     and request.context.get('replay')):
                 outcomes[submission_id] = Outcome('accepted',
                     code=codes[0] if codes else EVENT_REGISTERED,
@@ -492,14 +502,22 @@ class SifenService(EinvoiceService):
         raise ServiceFailure('unknown', f"unexpected answer {code!r}")
 
     def _held(self, body, cdc, code, text):
-        "The state of a DE SIFEN holds, from its consulta answer"
-        content = body.find(q('xContenDE'))
-        held = ''
-        if content is not None:
-            held = ''.join(content.itertext()).lower() + etree.tostring(
-                content, encoding='unicode').lower()
-        if 'cancel' in held or 'rgevecan' in held:
+        """The state of a DE SIFEN holds, from its consulta answer (the
+        text of ``rContDe``: the DE, its protocol and its state)"""
+        content = body.findtext(q('xContenDE')) or ''
+        state = ''
+        if content.strip():
+            try:
+                held = xml_root(content.encode('utf-8'))
+            except Exception:
+                raise ServiceFailure('unknown', "unreadable xContenDE")
+            state = (held.findtext(f'.//{q("dEstRes")}')
+                or held.findtext('.//dEstRes') or '').strip().lower()
+        if state.startswith('cancelado'):
             return Outcome('cancelled', code=code, message=text,
+                reference=cdc)
+        if 'observ' in state:
+            return Outcome('accepted_with_errors', code=code, message=text,
                 reference=cdc)
         return Outcome('accepted', code=code, message=text, reference=cdc)
 

@@ -1,5 +1,6 @@
 """The demo (``make demo``): two Spanish companies (one on the SII, one on
-VERI*FACTU), an Argentine one and a Saudi one (ZATCA) reporting their
+VERI*FACTU), an Argentine one, a Saudi one (ZATCA) and a Paraguayan one
+(SIFEN) reporting their
 invoices to the local authority sandbox, then the Tryton web client to
 look at the result.
 
@@ -7,12 +8,14 @@ look at the result.
     python -m tests.demo cron [--directory DIR]   # run the cron again
 
 Steps: start the sandbox (AEAT SII and VERI*FACTU, AFIP WSAA + WSFEv1,
-ZATCA) in a child process, create a SQLite database in ``var/demo/`` with
-``account_einvoice_es_sii``, ``account_einvoice_es_verifactu``,
-``account_einvoice_ar`` and ``account_einvoice_sa_zatca`` activated, the
-four companies with their e-invoice configuration, customers, suppliers,
-taxes with the authorities' codes and two users, post invoices, run the
-cron and print what each run did and what the authorities answered.  Two
+ZATCA, SIFEN) in a child process, create a SQLite database in
+``var/demo/`` with ``account_einvoice_es_sii``,
+``account_einvoice_es_verifactu``, ``account_einvoice_ar``,
+``account_einvoice_sa_zatca`` and ``account_einvoice_py_sifen``
+activated, the five companies with their e-invoice configuration,
+customers, suppliers, taxes with the authorities' codes and two users,
+post invoices, run the cron and print what each run did and what the
+authorities answered.  Two
 invoices are not accepted: a Spanish customer's NIF has a wrong check
 letter, so the module's own check refuses the invoice before sending it
 (code ``LOCAL``), and AFIP rejects a Factura A for a CUIT it does not know
@@ -26,7 +29,11 @@ CSR, compliance credential and checks, production credential, kept in
 ``<directory>/secrets``); its standard invoice is cleared by ZATCA when it
 is posted, its simplified invoices are reported by the cron, and a
 standard invoice to a customer without national address is refused at
-posting (ZATCA rule BR-KSA-10, left in draft).  Then a Tryton
+posting (ZATCA rule BR-KSA-10, left in draft).  The Paraguayan
+company's invoices and credit note are signed with their CDC and QR when
+posted and approved by SIFEN one by one; an invoice dated a week ahead is
+refused at posting (beyond SIFEN's 120 hours) and an approved one is
+cancelled, which sends SIFEN's cancellation event.  Then a Tryton
 server with the web client (sao, installed by npm in ``var/node``) runs on
 127.0.0.1 until Ctrl-C, with the sandbox still answering.
 
@@ -52,6 +59,9 @@ from tests.demo_data import (
     post_refused, post_saudi_simplified_invoices, post_saudi_standard_invoice,
     post_spanish_invoices, post_verifactu_invoices, reject_unregistered_cuit,
     reject_verifactu_number)
+from tests.demo_paraguay import (
+    cancel_paraguayan_invoice, create_paraguay,
+    draft_paraguayan_refused_invoice, post_paraguayan_documents)
 from tests.demo_report import count_by_state, print_table, run_cron
 from tests.demo_setup import (
     DATABASE, DIRECTORY, PASSWORDS, ROOT, SCHEMAS, SERVICES, Step,
@@ -74,7 +84,8 @@ def demo(options):
             "schemas` or set TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY")
         return 1
     say("E-invoice demo: Spain (AEAT SII and VERI*FACTU), Argentina "
-        "(AFIP WSFEv1) and Saudi Arabia (ZATCA) against the local sandbox")
+        "(AFIP WSFEv1), Saudi Arabia (ZATCA) and Paraguay (SIFEN) against the "
+        "local sandbox")
     if os.path.isdir(directory):
         shutil.rmtree(directory)
     os.makedirs(directory)
@@ -105,9 +116,12 @@ def demo(options):
                 "compliance checks, production credential)"):
             tools.call(onboard_saudi_unit, saudi['configuration'],
                 company=saudi['company'])
+        with Step("Paraguayan company, point of issue 001-001, timbrado "
+                "and SIFEN configuration"):
+            paraguay = tools.call(create_paraguay, sandbox)
         companies = [
             spain['company'], verifactu['company'], argentina['company'],
-            saudi['company']]
+            saudi['company'], paraguay['company']]
         with Step("Users chief and bookkeeper"):
             tools.call(create_users, companies)
         with Step("Posting Spanish invoices"):
@@ -135,6 +149,16 @@ def demo(options):
             refusal = tools.call(post_refused, refused,
                 company=saudi['company'])
         say(f"    refused: {' '.join((refusal or 'not refused').split())}")
+        with Step("Posting Paraguayan invoices and a credit note (CDC, "
+                "signature and QR at posting)"):
+            to_cancel = tools.call(post_paraguayan_documents, paraguay,
+                company=paraguay['company'])
+        with Step("Posting a Paraguayan invoice dated a week ahead"):
+            refused = tools.call(draft_paraguayan_refused_invoice, paraguay,
+                company=paraguay['company'])
+            refusal = tools.call(post_refused, refused,
+                company=paraguay['company'])
+        say(f"    refused: {' '.join((refusal or 'not refused').split())}")
         say("  Running the cron (Report Pending E-Invoices):")
         rows = run_cron(companies)
         with Step("Posting an Argentine credit note for the first Factura A "
@@ -146,8 +170,13 @@ def demo(options):
             sandbox.set_option('verifactu', 'reject_numbers', [])
             tools.call(correct_verifactu_invoice, rejected_id,
                 company=verifactu['company'])
+        with Step("Cancelling a Paraguayan invoice SIFEN approved "
+                "(cancellation event)"):
+            tools.call(cancel_paraguayan_invoice, to_cancel,
+                company=paraguay['company'])
         say("  Running the cron again:")
-        rows = run_cron([verifactu['company'], argentina['company']])
+        rows = run_cron([verifactu['company'], argentina['company'],
+                paraguay['company']])
         say()
         print_table(rows)
         say()
@@ -204,7 +233,8 @@ def demo(options):
                     'name': BAD_PARTY, 'nif': BAD_NIF, 'fix': GOOD_NIF},
                 'companies': {
                     'es': spain['company'], 'vf': verifactu['company'],
-                    'ar': argentina['company'], 'sa': saudi['company']},
+                    'ar': argentina['company'], 'sa': saudi['company'],
+                    'py': paraguay['company']},
                 # rejected by the AEAT, then corrected (Subsanación)
                 'verifactu_corrected': rejected,
                 # an authorized Factura A (its AFIP tab has the CAE)

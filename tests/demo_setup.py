@@ -17,11 +17,11 @@ SAO = os.path.join(ROOT, 'var', 'node', 'node_modules', 'tryton-sao')
 SCHEMAS = os.environ.get(
     'TRYTOND_ACCOUNT_EINVOICE__SCHEMA_DIRECTORY', tools.official_schemas())
 DATABASE = 'demo'
-SERVICES = ['sii', 'verifactu', 'afip_wsaa', 'afip_wsfe', 'zatca']
+SERVICES = ['sii', 'verifactu', 'afip_wsaa', 'afip_wsfe', 'zatca', 'sifen']
 #: certificate name in the trytond configuration -> sandbox identity
 CERTIFICATES = {
     'sii': 'es_company', 'verifactu': 'es_other', 'afip': 'ar_company',
-    'zatca': 'sa_company'}
+    'zatca': 'sa_company', 'sifen': 'py_company'}
 PASSWORDS = {
     'admin': 'demo-admin',
     'chief': 'demo-chief',
@@ -114,6 +114,9 @@ def write_configuration(directory, sandbox, port):
                 # the company whose party holds the certificate's tax id
                 f'{name}.companies': identity.tax_id,
                 })
+    # the security code of SIFEN's QR codes (the sandbox's test CSC 0001)
+    from tests.sifen_case import CSC
+    sections['account_einvoice_certificate']['sifen.sifen_csc'] = CSC
     path = os.path.join(directory, 'trytond.conf')
     with open(path, 'w') as fp:
         fp.write('# Written by tests/demo.py\n')
@@ -151,7 +154,8 @@ def create_database(directory, config_path):
                 '-c', config_path, '-d', DATABASE,
                 '-u', 'account_einvoice_es_sii',
                 'account_einvoice_es_verifactu', 'account_einvoice_ar',
-                'account_einvoice_sa_zatca', '--activate-dependencies'],
+                'account_einvoice_sa_zatca', 'account_einvoice_py_sifen',
+                '--activate-dependencies'],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             # no e-mail for admin (--email would check the domain's DNS)
             input=b'\n')

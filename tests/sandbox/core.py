@@ -532,7 +532,9 @@ class SandboxService:
 
     def protocol_fault(self, kind, message, ctx):
         """SOAP Fault for requests that cannot be dispatched: ``kind`` is
-        ``malformed``, ``doctype``, ``not_soap`` or ``unknown_operation``"""
+        ``malformed``, ``doctype``, ``not_soap`` or ``unknown_operation``
+        (or a :class:`SoapResponse` answering them as the authority does;
+        ``ctx.soap_ns`` may be set for an unparsable envelope)"""
         return SoapFault('Client', message)
 
     def custom_fault(self, kind, params, operation, ctx):

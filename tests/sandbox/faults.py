@@ -25,7 +25,8 @@ redirect_303   yes        HTTP 303 See Other, ``Location`` elsewhere
                           (``location``, default ``/moved<path>``)
 slow_ack       yes        processed at once, answered after ``seconds``
                           (default 2): the slow acknowledgement
-html           no         HTTP 200 ``text/html`` maintenance page
+html           no         HTTP 200 ``text/html`` maintenance page (the
+                          service's ``html_page`` when it has one)
 soap_fault     no         HTTP 500 SOAP Fault (``faultcode``, default
                           ``Server``; ``faultstring``)
 truncated      yes        full Content-Length but only the first half of the

@@ -235,6 +235,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fault = service.protocol_fault(kind, str(e), ctx)
             entry.update(outcome='protocol_fault')
             core.record(entry)
+            if isinstance(fault, SoapResponse):
+                # services answering malformed requests as the authority
+                # does (e.g. SIFEN's 0160)
+                entry['status'] = fault.status
+                env = build_envelope(fault.body, fault.headers,
+                    soap_ns=ctx.soap_ns)
+                return self._send(fault.status, etree.tostring(env,
+                        xml_declaration=True, encoding='utf-8'),
+                    self._ctype(ctx), fault.http_headers)
             return self._send_fault(fault, ctx, entry)
         operation = service.operation_for(body, ctx)
         entry['operation'] = operation
@@ -387,7 +396,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 {'Retry-After': '1'} if status == 503 else None)
         if kind == 'html':
             entry['status'] = 200
-            return self._send(200, HTML_PAGE, 'text/html; charset=utf-8')
+            return self._send(200, getattr(service, 'html_page', None)
+                or HTML_PAGE, 'text/html; charset=utf-8')
         if kind == 'entities':
             entry['status'] = 200
             return self._send(200, hostile_xml(params.get('variant', 'all')),

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -45,7 +45,7 @@ __all__ = ['PKI', 'Identity', 'IdentitySpec', 'DEFAULT_IDENTITIES',
 P12_PASSWORD = 'sandbox'
 
 # Prefixes stripped from the subject serialNumber to get the taxpayer id.
-SERIAL_PREFIXES = ('IDCES-', 'VATES-', 'CUIT ', 'CUIT-', 'CUIL ')
+SERIAL_PREFIXES = ('IDCES-', 'VATES-', 'CUIT ', 'CUIT-', 'CUIL ', 'RUC')
 
 
 def tax_id_from_serial(serial):
@@ -69,6 +69,7 @@ class IdentitySpec:
     expired: bool = False
     foreign_ca: bool = False
     p12: bool = False
+    rsa: bool = False
 
 
 def _default_specs():
@@ -92,6 +93,9 @@ def _default_specs():
         # a Saudi VAT number: 15 digits, the first and the last 3
         IdentitySpec('sa_company', '310123456700003',
             'SANDBOX SAUDI COMPANY LLC', '', 'SA'),
+        # SIFEN: the RUC and its check digit (the SET sample issuer)
+        IdentitySpec('py_company', '80013884-8', 'SANDBOX PARAGUAY SA',
+            'RUC', 'PY', p12=True, rsa=True),
         IdentitySpec('test_company', 'TEST0001', 'Sandbox Test Company'),
         IdentitySpec('expired', 'EXPIRED01', 'Sandbox Expired Company',
             expired=True),
@@ -122,7 +126,9 @@ class Identity:
         return (self.cert_path, self.key_path)
 
 
-def _new_key():
+def _new_key(rsa_key=False):
+    if rsa_key:  # SIFEN signs with RSA-SHA256
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -292,7 +298,7 @@ class PKI:
             ca = self._foreign_ca
         else:
             ca = self._ca
-        key = _new_key()
+        key = _new_key(spec.rsa)
         serial = spec.serial_prefix + spec.tax_id
         subject = _name(spec.common_name or spec.name, serial,
             spec.country or None)

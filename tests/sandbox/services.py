@@ -17,4 +17,5 @@ SERVICES = {
     'afip_wsaa': '.afip_wsaa:WSAAService',
     'afip_wsfe': '.afip_wsfe:WSFEService',
     'zatca': '.zatca:ZatcaService',
+    'sifen': '.sifen:SifenService',
 }
