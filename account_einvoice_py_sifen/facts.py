@@ -235,7 +235,16 @@ class SifenInvoice:
                 currency, invoice.currency.name),
             reference=invoice.rec_name,
             total=invoice.total_amount * sign,
-            tax_total=invoice.tax_amount * sign)
+            tax_total=invoice.tax_amount * sign,
+            sources={name: ('account.invoice', field) for name, field in [
+                    ('issued', 'invoice_date'), ('currency', 'currency'),
+                    ('rate', 'currency'), ('condition', 'payment_term'),
+                    ('instalments', 'payment_term'),
+                    ('credit_days', 'payment_term'),
+                    ('associated_cdc', 'sifen_associated_invoice'),
+                    ('reason', 'sifen_reason'), ('lines', 'lines'),
+                    ('total', 'total_amount'), ('tax_total', 'tax_amount'),
+                    ]})
         if currency != 'PYG':
             data.rate = self._rate(invoice)
         data.transaction_type = 2 if all(

@@ -142,3 +142,5 @@ class DocumentData:
     reference: str = None
     total: Decimal = None  # the posted total, IVA included
     tax_total: Decimal = None  # the posted IVA
+    #: the record and field each value comes from, for the messages
+    sources: dict = field(default_factory=dict)

@@ -21,9 +21,14 @@ IDENTIFIER_TYPES = [
     ]
 
 
-class Identifier(metaclass=PoolMeta):
-    __name__ = 'party.identifier'
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'party.configuration'
 
     @classmethod
-    def get_types(cls):
-        return super().get_types() + IDENTIFIER_TYPES
+    def __setup__(cls):
+        super().__setup__()
+        selection = list(cls.identifier_types.selection)
+        for item in IDENTIFIER_TYPES:
+            if item not in selection:
+                selection.append(item)
+        cls.identifier_types.selection = selection

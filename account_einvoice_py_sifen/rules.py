@@ -98,6 +98,8 @@ class _Checker:
         self.unit = Decimal(1).scaleb(-amounts.digits(data.currency))
 
     def add(self, code, field, message, **params):
+        if isinstance(field, str):
+            field = self.data.sources.get(field) or field
         self.violations.append(Violation(
                 code, field, LocalMessage(f'{MODULE}.{message}', **params)))
 

@@ -30,6 +30,7 @@ from trytond.modules.account_einvoice.service import (
 from trytond.modules.account_einvoice.signing import xml_root
 
 from . import document, events, lot, rules
+from .exceptions import SifenError
 from .facts import SifenInvoice, now_in_paraguay
 from .invoice_data import TYPES
 
@@ -162,9 +163,7 @@ class SifenService(EinvoiceService):
             if not found:
                 found = [rules.text(v) for v in rules.check(facts.data, now)]
             if found:
-                result[invoice.id] = '\n'.join(
-                    [gettext('account_einvoice_py_sifen.msg_refused',
-                            invoice=invoice.rec_name)] + found)
+                result[invoice.id] = '\n'.join(found)
         return result
 
     def configuration_problem(self):
@@ -189,6 +188,13 @@ class SifenService(EinvoiceService):
     def reschedule_operation(self, submission):
         if submission.operation == 'cancel':
             return 'cancel'
+        if submission.registered:
+            # approved with an observation: SIFEN holds the DE, a new one
+            # would be a second document for the same sale
+            raise SifenError(gettext(
+                    'account_einvoice_py_sifen.msg_reschedule_held',
+                    invoice=submission.invoice.rec_name
+                    if submission.invoice else submission.rec_name))
         return 'register'
 
     def batch_key(self, submission):
@@ -205,14 +211,9 @@ class SifenService(EinvoiceService):
     def chain_key(self, submission):
         if submission.record or submission.operation == 'cancel':
             return None
-        configuration = self.configuration
-        type_ = self.facts(submission.invoice).data.type
-        return '/'.join([
-                configuration.company.party.rec_name,
-                configuration.sifen_timbrado or '-',
-                configuration.sifen_establishment or '001',
-                configuration.sifen_point or '001',
-                str(type_)])
+        from .voiding import series_key
+        return series_key(self.configuration,
+            self.facts(submission.invoice).data.type)
 
     @property
     def production(self):
@@ -326,7 +327,9 @@ class SifenService(EinvoiceService):
             ids[self._document_id(submission, document_)] = submission.id
             stored.append(document_.data)
         if submissions[0].record or operation == 'cancel':
-            return self._event_request(stored, ids)
+            request = self._event_request(stored, ids)
+            request.context['cancel'] = operation == 'cancel'
+            return request
         if len(submissions) == 1 and self.batch_limit == 1:
             body = etree.Element(q('rEnviDe'), nsmap={None: NS})
             etree.SubElement(body, q('dId')).text = d_id()
@@ -454,11 +457,13 @@ class SifenService(EinvoiceService):
             if state.startswith('aprobado') or (
                     ALREADY_CANCELLED in codes
                     and request.context.get('replay')):
+                # a cancelled invoice keeps its CDC as reference
                 outcomes[submission_id] = Outcome('accepted',
                     code=codes[0] if codes else EVENT_REGISTERED,
                     message=message if not state.startswith('aprobado')
                     else None,
-                    reference=protocol or None)
+                    reference=None if request.context.get('cancel')
+                    else protocol or None)
             elif state.startswith('rechazado'):
                 outcomes[submission_id] = Outcome('rejected',
                     code=codes[0] if codes else None, message=message)

@@ -36,8 +36,7 @@ REASON_SIZE = (5, 500)
 
 
 def series_key(configuration, type_):
-    "The chain key numbering the documents of type_ of the unit"
-    # the same key as SifenService.chain_key
+    "The key of the chain numbering the documents of type_ of the unit"
     return '/'.join([
             configuration.company.party.rec_name,
             configuration.sifen_timbrado or '-',
@@ -253,7 +252,23 @@ class Void(Wizard):
 
     def transition_propose(self):
         self.start.propose()
+        self._proposed = True
         return 'start'
+
+    def value_start(self, fields):
+        "The proposal, shown in the start view again"
+        if not getattr(self, '_proposed', False):
+            return {}
+        start = self.start
+        return {
+            'configuration': start.configuration.id,
+            'type': start.type,
+            'first': start.first,
+            'last': start.last,
+            'reason': start.reason,
+            'last_number': start.last_number,
+            'unused': start.unused,
+            }
 
     def transition_void(self):
         Record = Pool().get('account.einvoice.record')

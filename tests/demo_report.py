@@ -17,6 +17,7 @@ AUTHORITIES = {
     'es_verifactu': "VERI*FACTU",
     'ar_afip': "AFIP WSFEv1",
     'sa_zatca': "ZATCA",
+    'py_sifen': "SIFEN",
     }
 
 

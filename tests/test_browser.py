@@ -177,8 +177,10 @@ class StaffWorkflowBrowserTest(unittest.TestCase):
             'GROUP BY state'))
         # the invoice AFIP rejects stays rejected, with AFIP's code; the
         # one the VERI*FACTU sandbox rejected was corrected by the demo;
-        # 3 of the accepted are the Saudi company's (ZATCA)
-        self.assertEqual(states, {'accepted': 22, 'rejected': 1})
+        # 3 of the accepted are the Saudi company's (ZATCA), 3 the
+        # Paraguayan one's (SIFEN), whose cancelled invoice is cancelled
+        self.assertEqual(states,
+            {'accepted': 25, 'rejected': 1, 'cancelled': 1})
         self.assertEqual(self.query(
                 'SELECT code FROM account_einvoice_submission '
                 "WHERE state = 'rejected'"), [('10015',)])

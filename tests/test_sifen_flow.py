@@ -140,6 +140,25 @@ class SifenFlowTest(SifenTestCase):
         self.assertEqual(late_submission['code'], '1150')
         self.assertIn('1150', late_submission['message'])
 
+    def test_observation_held_not_rescheduled(self):
+        "Approved with an observation: held by SIFEN, never sent again"
+        from trytond.exceptions import UserError
+        invoice = self.invoice([('1100', ['iva10'])])
+        self.sandbox.set_option(SERVICE, 'observe_cdcs', [self.cdc(invoice)])
+        self.send_and_process()
+        submission, = self.submissions([invoice])
+        self.assertEqual((submission['state'], submission['code']),
+            ('accepted_with_errors', '1005'))
+        self.assertIn('1005', submission['message'])
+
+        def reschedule():
+            from trytond.pool import Pool
+            Submission = Pool().get('account.einvoice.submission')
+            Submission.reschedule([Submission(submission['id'])])
+        with self.assertRaises(UserError) as context:
+            tools.call(reschedule, company=self.company)
+        self.assertIn('cannot be sent again', str(context.exception))
+
     def test_submit_answer_lost(self):
         "A lost lot answer: each CDC asked, not resent while processing"
         invoices = [self.invoice([('1100', ['iva10'])]) for _ in range(2)]

@@ -9,7 +9,7 @@ from lxml import etree
 
 from tests import tools
 from tests.chain_case import ChainTestCase
-from tests.sifen_case import BUYER_RUC, TIMBRADO, SifenTestCase
+from tests.sifen_case import BUYER_RUC, SERVICE, TIMBRADO, SifenTestCase
 from tests.test_ar_printed import decode_qr
 
 NS = {
@@ -94,7 +94,9 @@ class SifenPrintedTest(SifenTestCase):
             Void = Pool().get('account.einvoice.sifen.void', type='wizard')
             session, _, _ = Void.create()
             start = Void.execute(session, {}, 'start')['view']
-            data = dict(start['defaults'], **values)
+            data = {k: v for k, v in start['defaults'].items()
+                if '.' not in k}
+            data.update(values)
             if state == 'start':
                 return start
             return Void.execute(session, {'start': data}, state)
@@ -181,17 +183,16 @@ class SifenPrintedTest(SifenTestCase):
     # -- voiding -----------------------------------------------------------
     def test_voiding(self):
         "Unused numbers proposed, the others refused, voided by an event"
-        today = dt.date.today()
-        rejected = self.invoice([('1100', ['iva10'])],
-            invoice_date=today - dt.timedelta(days=29))
+        rejected = self.invoice([('1100', ['iva10'])])
+        # SIFEN does not know the timbrado (yet): 1101
+        self.timbrado('99999999')
+        self.send_and_process()
+        self.timbrado(TIMBRADO)
         approved = self.invoice([('2200', ['iva10'])])
-        self.cron()
-        # the lot reaches SIFEN two days later: the first DE is too old
-        self.sandbox.set_clock(advance=2 * 86400)
-        self.finish_processing()
-        self.cron()
+        self.send_and_process()
         self.assertEqual(self.states([rejected, approved]),
             ['rejected', 'accepted'])
+        self.assertEqual(self.submissions([rejected])[0]['code'], '1101')
         pending = self.invoice([('3300', ['iva10'])])
 
         start = self.void('start')
@@ -263,6 +264,13 @@ class SifenPrintedTest(SifenTestCase):
         submission, = self.submissions([later])
         self.assertEqual((submission['state'], submission['code']),
             ('rejected', '1104'))
+
+    def timbrado(self, number):
+        "The only timbrado SIFEN knows of the company"
+        self.sandbox.set_option(SERVICE, 'timbrados', {
+                self.ruc.split('-')[0]: [{'number': number,
+                        'start': (dt.date.today()
+                            - dt.timedelta(days=365)).isoformat()}]})
 
     def last_record(self):
         from trytond.pool import Pool

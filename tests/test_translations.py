@@ -79,6 +79,7 @@ class PoFilesTest(unittest.TestCase):
 
 class SpanishClientTest(unittest.TestCase):
     "The three modules activated in a Spanish database"
+    maxDiff = None
 
     @classmethod
     def setUpClass(cls):
