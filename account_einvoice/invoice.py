@@ -1,10 +1,31 @@
 # This file is part of the account_einvoice suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from decimal import Decimal
+
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
 
 from .submission import STATES
+
+
+def rate_to(invoice, code):
+    """How many units of the currency code one unit of the invoice's
+    currency is worth at its currency date (Tryton's rates, not rounded),
+    or None when the currency code is missing"""
+    pool = Pool()
+    Currency = pool.get('currency.currency')
+    Date = pool.get('ir.date')
+    if invoice.currency.code == code:
+        return Decimal(1)
+    found = Currency.search([('code', '=', code)], limit=1)
+    if not found:
+        return None
+    date = invoice.currency_date or invoice.invoice_date or Date.today()
+    with Transaction().set_context(date=date):
+        return Decimal(Currency.compute(
+                invoice.currency, Decimal(1), found[0], round=False))
 
 
 class Invoice(metaclass=PoolMeta):

@@ -95,3 +95,19 @@ def render(text, message_id, params):
             # e.g. a message removed by an upgrade: keep what was stored
             return text
     return text
+
+
+def field_label(source):
+    """The label of where a value comes from, for a message: "Model /
+    Field" in the reader's language for a (model, field name), else the
+    text given (a path such as ``issuer.ruc``)"""
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        model, name = source
+        try:
+            from trytond.pool import Pool
+            names = Pool().get(model).__names__(name)
+            return f"{names['model']} / {names['field']}"
+        except Exception:
+            # no pool or no such model (tests, synthetic data)
+            return f'{model}.{name}'
+    return str(source)

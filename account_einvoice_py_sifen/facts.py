@@ -13,9 +13,9 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from trytond.modules.account_einvoice.invoice import rate_to
 from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.pool import Pool
-from trytond.transaction import Transaction
 
 from .invoice_data import (
     CREDIT_NOTE, DEBIT_NOTE, INVOICE, PARTLY_TAXED, DocumentData,
@@ -259,19 +259,12 @@ class SifenInvoice:
         self._lines(invoice, sign)
 
     def _rate(self, invoice):
-        pool = Pool()
-        Currency = pool.get('currency.currency')
-        Date = pool.get('ir.date')
-        pyg = Currency.search([('code', '=', 'PYG')], limit=1)
-        if not pyg:
+        rate = rate_to(invoice, 'PYG')
+        if rate is None:
             self.errors.append(msg('msg_pyg_missing',
                     invoice=self.invoice.rec_name))
             return None
-        date = invoice.currency_date or invoice.invoice_date or Date.today()
-        with Transaction().set_context(date=date):
-            rate = Currency.compute(invoice.currency, Decimal(1), pyg[0],
-                round=False)
-        return Decimal(rate).quantize(Decimal('0.0001'))
+        return rate.quantize(Decimal('0.0001'))
 
     def _payment(self, invoice):
         data = self.data

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from trytond.modules.account_einvoice.local_message import LocalMessage
+from trytond.modules.account_einvoice.local_message import (
+    LocalMessage, field_label)
 
 from . import amounts
 from . import cdc as cdc_
@@ -382,20 +383,6 @@ def check(data, now):
     checker.receiver()
     checker.lines()
     return checker.violations
-
-
-def field_label(source):
-    "The label of a source: 'Model / Field' for (model, field) in a pool"
-    if isinstance(source, (tuple, list)) and len(source) == 2:
-        model, name = source
-        try:
-            from trytond.pool import Pool
-            names = Pool().get(model).__names__(name)
-            return f"{names['model']} / {names['field']}"
-        except Exception:
-            # no pool or no such model (tests, synthetic data)
-            return f'{model}.{name}'
-    return str(source)
 
 
 def text(violation):

@@ -10,9 +10,8 @@ compute otherwise, so the document never disagrees with the accounts.
 its VAT, a tax ZATCA has no category for)."""
 from decimal import Decimal
 
+from trytond.modules.account_einvoice.invoice import rate_to
 from trytond.modules.account_einvoice.local_message import LocalMessage
-from trytond.pool import Pool
-from trytond.transaction import Transaction
 
 from .invoice_data import (
     CREDIT_NOTE, DEBIT_NOTE, INVOICE, SIMPLIFIED, STANDARD, AllowanceData,
@@ -117,20 +116,11 @@ def unit_code(line):
 
 
 def _sar_rate(invoice):
-    pool = Pool()
-    Currency = pool.get('currency.currency')
-    Date = pool.get('ir.date')
-    if invoice.currency.code == 'SAR':
-        return Decimal(1), None
-    sar = Currency.search([('code', '=', 'SAR')], limit=1)
-    if not sar:
+    rate = rate_to(invoice, 'SAR')
+    if rate is None:
         return None, msg('msg_sar_currency_missing',
             invoice=invoice.rec_name)
-    date = invoice.currency_date or invoice.invoice_date or Date.today()
-    with Transaction().set_context(date=date):
-        rate = Currency.compute(invoice.currency, Decimal(1), sar[0],
-            round=False)
-    return Decimal(rate), None
+    return rate, None
 
 
 class ZatcaInvoice:

@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from trytond.modules.account_einvoice.local_message import field_label
+
 from . import amounts
 from .invoice_data import (
     CATEGORIES, CREDIT_NOTE, DEBIT_NOTE, INVOICE, STANDARD)
@@ -65,20 +67,6 @@ class Violation:
 
 def _source(sources, name, default):
     return sources.get(name) or default
-
-
-def field_label(source):
-    "The label of a source: the field's string for (model, field)"
-    if isinstance(source, (tuple, list)) and len(source) == 2:
-        model, name = source
-        try:
-            from trytond.pool import Pool
-            names = Pool().get(model).__names__(name)
-            return f"{names['model']} / {names['field']}"
-        except Exception:
-            # no pool or no such model (tests, synthetic data)
-            return f'{model}.{name}'
-    return str(source)
 
 
 def text(violation):

@@ -6,7 +6,9 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 
 from tests import tools
 
@@ -125,3 +127,107 @@ def copy_invoice(template_id, count):
     copies(pool.get('account.invoice.line-account.tax').__table__(), 'line',
         template_line['id'], [i for i, in cursor])
     return [template_id] + ids
+
+
+class Poster(threading.Thread):
+    "The bookkeeper posting the drafts in batches, as fast as it can"
+
+    def __init__(self, company, batches):
+        super().__init__(daemon=True)
+        self.company = company
+        self.batches = batches
+        self.numbers = {}
+        self.retries = 0
+        self.error = None
+        self.lock = threading.Lock()
+
+    def run(self):
+        try:
+            for batch in self.batches:
+                numbers, retries = retrying(post, batch, company=self.company)
+                with self.lock:
+                    self.numbers.update(numbers)
+                    self.retries += retries
+        except Exception as exception:
+            self.error = exception
+
+    def posted(self):
+        with self.lock:
+            return dict(self.numbers)
+
+
+def submission_states():
+    "{invoice id: submission state}, read in SQL"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    with tools.transaction(commit=False):
+        table = Pool().get('account.einvoice.submission').__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.invoice, table.state))
+        return dict(cursor)
+
+
+def run(case, module, drafts, *, kills, faults, processes=3, deadline=900,
+        seed=20261204, post_batch=None, debug=None):
+    """Post drafts in batches while worker processes of module report
+    them; SIGKILL kills workers (preferably while the authority has their
+    request) and add each of faults [(service, operation, fault)] as the
+    posting passes a fraction of drafts; stop once every submission is
+    accepted and all kills and faults are done.  Print a summary; return
+    (states, poster, kills done, faults added)."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    post_batch = post_batch or (100 if tools.is_postgresql() else 50)
+    batches = [drafts[i:i + post_batch]
+        for i in range(0, len(drafts), post_batch)]
+    poster = Poster(case.company, batches)
+    workers = [spawn(module, case) for _ in range(processes)]
+    poster.start()
+    killed = added = 0
+    stop_at = time.monotonic() + deadline
+    next_kill = time.monotonic() + rng.uniform(2, 5)
+    states, posted = {}, {}
+    try:
+        while time.monotonic() < stop_at:
+            time.sleep(0.3)
+            if poster.error:
+                raise poster.error
+            now = time.monotonic()
+            if killed < kills and now >= next_kill:
+                pids = in_flight_workers()
+                victims = [p for p in workers
+                    if p.pid in pids and p.poll() is None]
+                if victims or (now >= next_kill + 5 and poster.posted()):
+                    victim = rng.choice(victims or workers)
+                    if victim.poll() is None:
+                        victim.kill()
+                        killed += 1
+                        next_kill = now + rng.uniform(2, 6)
+            for i, process in enumerate(workers):
+                if process.poll() is not None:
+                    process.wait()
+                    workers[i] = spawn(module, case)
+            posted = poster.posted()
+            if added < len(faults) and len(posted) >= (
+                    (added + 1) * len(drafts) // (len(faults) + 1)):
+                case.sandbox.add_fault(*faults[added])
+                added += 1
+            states = submission_states()
+            if debug and os.environ.get(debug):
+                print(f'{now - started:.0f} s {len(posted)} posted '
+                    f'{dict(Counter(states.values()))} {killed} kills',
+                    flush=True)
+            if (not poster.is_alive() and len(posted) == len(drafts)
+                    and killed == kills and added == len(faults)
+                    and not case.sandbox.faults()
+                    and set(states.values()) == {'accepted'}):
+                break
+    finally:
+        for process in workers:
+            process.kill()
+            process.wait()
+        poster.join(timeout=60)
+    print(f"\n  {time.monotonic() - started:.0f} s: {len(posted)} posted "
+        f"({poster.retries} postings started again), {killed} kills, "
+        f"{added} answers lost", flush=True)
+    return states, poster, killed, added

@@ -133,34 +133,9 @@ def create_invoice(base, lines, party='b2b', post=True, currency='PYG',
         journal='A', term='cash', **values):
     """lines: [(unit price, [tax names])] or [(unit price, quantity, [tax
     names])]; values: other invoice fields"""
-    from trytond.pool import Pool
-    pool = Pool()
-    Invoice = pool.get('account.invoice')
-    Party = pool.get('party.party')
-    party = Party(base['parties'].get(party, party))
-    invoice = Invoice(
-        type='out', company=base['company'], party=party,
-        invoice_address=party.address_get(),
-        payment_term=base['terms'][term],
-        currency=base['currencies'][currency],
-        journal=base['journals'][journal],
-        invoice_date=values.pop('invoice_date', dt.date.today()),
-        lines=[{
-                'type': 'line', 'account': base['revenue'],
-                'currency': base['currencies'][currency],
-                'product': base['product'], 'unit': base['unit'],
-                'description': "Yerba Mate 500 g",
-                'quantity': line[1] if len(line) == 3 else 1,
-                'unit_price': Decimal(line[0]),
-                'taxes': [base['taxes'][t] for t in line[-1]],
-                } for line in lines],
+    return tools.create_lines_invoice(base, lines, party, currency,
+        journal, base['terms'][term], "Yerba Mate 500 g", post=post,
         **values)
-    invoice.on_change_type()
-    invoice.journal = base['journals'][journal]
-    invoice.save()
-    if post:
-        Invoice.post([invoice])
-    return invoice.id
 
 
 def setup_configuration(base, sandbox, point='001', certificate='sifen',

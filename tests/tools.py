@@ -269,6 +269,41 @@ def create_invoice(base, amount=Decimal('100'), type_='out',
     return invoice
 
 
+def create_lines_invoice(base, lines, party, currency, journal, term,
+        description, post=True, **values):
+    """A customer invoice of a country base (parties, currencies,
+    journals, product, unit, revenue, taxes by name); lines: [(unit
+    price, [tax names])] or [(unit price, quantity, [tax names])]; values:
+    other invoice fields; posted unless post is False; return its id"""
+    from trytond.pool import Pool
+    pool = Pool()
+    Invoice = pool.get('account.invoice')
+    Party = pool.get('party.party')
+    party = Party(base['parties'].get(party, party))
+    invoice = Invoice(
+        type='out', company=base['company'], party=party,
+        invoice_address=party.address_get(), payment_term=term,
+        currency=base['currencies'][currency],
+        journal=base['journals'][journal],
+        invoice_date=values.pop('invoice_date', dt.date.today()),
+        lines=[{
+                'type': 'line', 'account': base['revenue'],
+                'currency': base['currencies'][currency],
+                'product': base['product'], 'unit': base['unit'],
+                'description': description,
+                'quantity': line[1] if len(line) == 3 else 1,
+                'unit_price': Decimal(line[0]),
+                'taxes': [base['taxes'][t] for t in line[-1]],
+                } for line in lines],
+        **values)
+    invoice.on_change_type()
+    invoice.journal = base['journals'][journal]
+    invoice.save()
+    if post:
+        Invoice.post([invoice])
+    return invoice.id
+
+
 def bulk_submissions(base, configuration, count):
     """Create count numbered invoices with pending submissions quickly
     (posting is not what is measured); return the invoice ids"""

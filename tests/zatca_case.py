@@ -132,33 +132,8 @@ def create_invoice(base, lines, party='b2c', post=True, currency='SAR',
         journal='A', **values):
     """lines: [(unit price, [tax names])] or [(unit price, quantity, [tax
     names])]; values: other invoice fields"""
-    from trytond.pool import Pool
-    pool = Pool()
-    Invoice = pool.get('account.invoice')
-    Party = pool.get('party.party')
-    party = Party(base['parties'].get(party, party))
-    invoice = Invoice(
-        type='out', company=base['company'], party=party,
-        invoice_address=party.address_get(), payment_term=base['term'],
-        currency=base['currencies'][currency],
-        journal=base['journals'][journal],
-        invoice_date=values.pop('invoice_date', dt.date.today()),
-        lines=[{
-                'type': 'line', 'account': base['revenue'],
-                'currency': base['currencies'][currency],
-                'product': base['product'], 'unit': base['unit'],
-                'description': "Widget",
-                'quantity': line[1] if len(line) == 3 else 1,
-                'unit_price': Decimal(line[0]),
-                'taxes': [base['taxes'][t] for t in line[-1]],
-                } for line in lines],
-        **values)
-    invoice.on_change_type()
-    invoice.journal = base['journals'][journal]
-    invoice.save()
-    if post:
-        Invoice.post([invoice])
-    return invoice.id
+    return tools.create_lines_invoice(base, lines, party, currency,
+        journal, base['term'], "Widget", post=post, **values)
 
 
 def setup_configuration(base, sandbox, unit='A', certificate='zatca_a',
