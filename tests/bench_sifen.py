@@ -53,7 +53,7 @@ RUNS_PER_LOT = 5
 
 def synthetic(index):
     "An FE of three lines at 10 % and 5 % (cash, PYG)"
-    from tests.test_sifen_document import invoice_data
+    from tests.sifen_document_case import invoice_data
     from trytond.modules.account_einvoice_py_sifen.invoice_data import (
         TAXED, LineData)
     D = Decimal
@@ -79,7 +79,7 @@ def synthetic(index):
 def documents_per_second(count):
     "(generated/s, verified/s): generate and verify in this process"
     from tests.sifen_case import CSC
-    from tests.test_sifen_document import identity
+    from tests.sifen_document_case import identity
     from trytond import config
     from trytond.modules.account_einvoice_py_sifen import document
     if not config.has_section('account_einvoice'):

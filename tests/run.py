@@ -42,7 +42,7 @@ DATABASE_FREE = [
     'tests.test_sandbox_chain', 'tests.test_sandbox_soap12',
     'tests.test_sandbox_verifactu', 'tests.test_zatca_document',
     'tests.test_sandbox_zatca', 'tests.test_sifen_document',
-    'tests.test_sandbox_sifen']
+    'tests.test_sandbox_sifen', 'tests.test_sifen_rules']
 SLOWEST = 10
 
 

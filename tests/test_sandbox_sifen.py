@@ -390,7 +390,7 @@ class SifenSandboxTestCase(SifenSandboxCase):
 
     def test_module_documents(self):
         "DEs, a lot and an event of account_einvoice_py_sifen are approved"
-        from tests.test_sifen_document import invoice_data
+        from tests.sifen_document_case import invoice_data
         from trytond.modules.account_einvoice_py_sifen import (
             document, events, lot)
         issued = now().replace(tzinfo=None, microsecond=0)
