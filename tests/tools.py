@@ -270,10 +270,11 @@ def create_invoice(base, amount=Decimal('100'), type_='out',
 
 
 def create_lines_invoice(base, lines, party, currency, journal, term,
-        description, post=True, **values):
+        line_text, post=True, **values):
     """A customer invoice of a country base (parties, currencies,
     journals, product, unit, revenue, taxes by name); lines: [(unit
-    price, [tax names])] or [(unit price, quantity, [tax names])]; values:
+    price, [tax names])] or [(unit price, quantity, [tax names])], each
+    described by line_text; values:
     other invoice fields; posted unless post is False; return its id"""
     from trytond.pool import Pool
     pool = Pool()
@@ -290,7 +291,7 @@ def create_lines_invoice(base, lines, party, currency, journal, term,
                 'type': 'line', 'account': base['revenue'],
                 'currency': base['currencies'][currency],
                 'product': base['product'], 'unit': base['unit'],
-                'description': description,
+                'description': line_text,
                 'quantity': line[1] if len(line) == 3 else 1,
                 'unit_price': Decimal(line[0]),
                 'taxes': [base['taxes'][t] for t in line[-1]],
