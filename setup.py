@@ -62,7 +62,9 @@ setup(
         ],
     extras_require={
         'test': ['proteus>=8.0,<8.1', 'zxing-cpp>=2.2', 'pillow>=10',
-            'xmlsec>=1.3'],
+            'xmlsec>=1.3',
+            # the Spanish chart SII codes are set on (tests/test_sii_setup)
+            'trytoncommunity-account-es>=8.0,<8.1'],
         'postgresql': ['psycopg[binary,pool]>=3.2'],
         },
     entry_points={

@@ -23,7 +23,8 @@ TAX_KEYS = [
     ('E5', "E5 - Exempt (art. 25, intra-EU deliveries)"),
     ('E6', "E6 - Exempt (other)"),
     ('NS', "NS - Not subject (art. 7, 14, other)"),
-    ('NL', "NL - Not subject by location rules"),
+    ('NL', "NL - Not subject by location rules (art. 69: services to "
+        "EU businesses)"),
     ]
 OPERATION_KEYS = [
     (None, ""),

@@ -184,7 +184,8 @@ def registro(body, facts, titular_nif):
     factura = _sub(record, LR(book['factura']))
     _text(factura, S('TipoFactura'), facts.type)
     if facts.type.startswith('R'):
-        _text(factura, S('TipoRectificativa'), 'I')
+        _text(factura, S('TipoRectificativa'),
+            'S' if facts.substitution else 'I')
         rectified = facts.rectified
         if rectified:
             group = _sub(factura, S('FacturasRectificadas'))
@@ -192,10 +193,27 @@ def registro(body, facts, titular_nif):
                 item = _sub(group, S('IDFacturaRectificada'))
                 _text(item, S('NumSerieFacturaEmisor'), number)
                 _text(item, S('FechaExpedicionFacturaEmisor'), sii_date(date))
-    _text(factura, S('ClaveRegimenEspecialOTrascendencia'),
-        facts.operation_key)
+        if facts.rectified_amounts is not None:
+            base, quota, re_quota = facts.rectified_amounts
+            element = _sub(factura, S('ImporteRectificacion'))
+            _text(element, S('BaseRectificada'), amount(base))
+            _text(element, S('CuotaRectificada'), amount(quota))
+            if re_quota is not None:
+                _text(element, S('CuotaRecargoRectificado'),
+                    amount(re_quota))
+    if facts.operation_date:
+        _text(factura, S('FechaOperacion'), sii_date(facts.operation_date))
+    keys = facts.operation_keys
+    _text(factura, S('ClaveRegimenEspecialOTrascendencia'), keys[0])
+    for index, key in enumerate(keys[1:3], 1):
+        _text(factura,
+            S('ClaveRegimenEspecialOTrascendenciaAdicional%d' % index), key)
     _text(factura, S('ImporteTotal'), amount(facts.total))
     _free_text(factura, S('DescripcionOperacion'), facts.description)
+    if facts.external_reference:
+        _text(factura, S('RefExterna'), facts.external_reference)
+    if facts.macrodato:
+        _text(factura, S('Macrodato'), 'S')
     if facts.book == 'emitidas':
         _emitida(factura, facts)
     else:
@@ -206,7 +224,7 @@ def registro(body, facts, titular_nif):
 def _contraparte(parent, facts):
     contraparte = _sub(parent, S('Contraparte'))
     identification(contraparte, facts.counterpart,
-        name=facts.invoice.party.name)
+        name=facts.counterpart_name)
 
 
 def _sujeta(parent, block, services=False):

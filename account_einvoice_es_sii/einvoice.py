@@ -9,6 +9,7 @@ from trytond.modules.account_einvoice.exceptions import RecordError
 from trytond.pool import PoolMeta
 from trytond.pyson import Eval
 
+from . import authorities
 from .service import SIIService, authority_addresses
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,10 @@ class Configuration(metaclass=PoolMeta):
             'invisible': Eval('service') != 'es_sii',
             'required': Eval('service') == 'es_sii',
             },
-        help="Where the SII books are kept: the AEAT, or a foral treasury "
-        "declared in the [account_einvoice_es_sii] section of the trytond "
-        "configuration.")
+        help="Where the SII books are kept: the AEAT or a foral treasury "
+        "(Araba, Bizkaia, Gipuzkoa, Navarra), at its official address for "
+        "the environment; others can be declared in the "
+        "[account_einvoice_es_sii] section of the trytond configuration.")
 
     @classmethod
     def __setup__(cls):
@@ -37,7 +39,11 @@ class Configuration(metaclass=PoolMeta):
 
     @classmethod
     def get_sii_authorities(cls):
-        return [('aeat', "AEAT")] + sorted(authority_addresses().items())
+        built_in = authorities.labels()
+        known = {n for n, _ in built_in}
+        declared = [(n, l) for n, l in sorted(authority_addresses().items())
+            if n not in known and n != 'aeat']
+        return [('aeat', "AEAT")] + built_in + declared
 
     def get_service(self):
         if self.service == 'es_sii':

@@ -15,13 +15,18 @@ from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from . import customs
 from .account import EXEMPT_KEYS
 from .identification import identify
 
 CENT = Decimal('0.01')
 ZERO = Decimal(0)
 MAX_AMOUNT = Decimal('999999999999.99')
+# AEAT's threshold of Macrodato (absolute ImporteTotal)
+MACRODATO = Decimal('100000000')
 MAX_DETAILS = 6
+# ClaveRegimenEspecialOTrascendencia and its two Adicional
+MAX_OPERATION_KEYS = 3
 SERVICES, GOODS = 'services', 'goods'
 
 
@@ -47,7 +52,7 @@ def number_of(invoice):
     "The number the SII identifies the invoice by (the issuer's)"
     if invoice.type == 'out':
         return invoice.number
-    return invoice.reference
+    return customs.document_number(invoice) or invoice.reference
 
 
 def _split(value, weights):
@@ -138,11 +143,17 @@ class SIIInvoice:
         self.period = period_of(invoice)
         self.type = invoice.sii_invoice_type
         self.counterpart = identify(invoice.party, self.role)
+        customs.adapt(self)  # F5/F6/LC: number, date, counterpart
         self._converter = self._make_converter()
         self.blocks = {}
         self.excluded_amount = ZERO
         self.line_total = ZERO
         self._compute()
+        self._own_isp_quota = self.isp_quota
+        self.rectified_amounts = None
+        self._rectified_total = ZERO
+        if self.substitution:
+            self._substitute()
         self._check()
 
     # -- identification ----------------------------------------------------
@@ -156,19 +167,69 @@ class SIIInvoice:
 
     @property
     def split(self):
-        "Goods and services are told apart for foreign customers"
-        return (self.book == 'emitidas' and self.counterpart is not None
-            and self.counterpart.foreign and not self.simplified)
+        """Goods and services are told apart for customers identified by
+        IDOtro or by a NIF of a non-resident entity (starting with N), but
+        not on simplified invoices (AEAT's rule for DesgloseTipoOperacion)"""
+        counterpart = self.counterpart
+        return (self.book == 'emitidas' and counterpart is not None
+            and not self.simplified
+            and (counterpart.foreign or counterpart.nif.startswith('N')))
+
+    @property
+    def operation_keys(self):
+        """The distinct regime keys: the invoice's own first, then those
+        of the reported taxes (01 for a tax without one) by decreasing
+        base, then code"""
+        invoice = self.invoice
+        bases = defaultdict(lambda: ZERO)
+        for tax_line in invoice.taxes:
+            tax = tax_line.tax
+            if (tax is None or tax.id in self._surcharges
+                    or tax.sii_key() in {'', None}):
+                continue
+            bases[tax.sii_operation_key or '01'] += abs(tax_line.base or 0)
+        keys = sorted(bases, key=lambda k: (-bases[k], k))
+        if invoice.sii_operation_key:
+            keys = [invoice.sii_operation_key] + [
+                k for k in keys if k != invoice.sii_operation_key]
+        return keys or ['01']
 
     @property
     def operation_key(self):
-        invoice = self.invoice
-        if invoice.sii_operation_key:
-            return invoice.sii_operation_key
-        for tax_line in invoice.taxes:
-            if tax_line.tax and tax_line.tax.sii_operation_key:
-                return tax_line.tax.sii_operation_key
-        return '01'
+        return self.operation_keys[0]
+
+    @property
+    def external_reference(self):
+        """RefExterna: our own number of the invoice, when it is not the
+        number the SII identifies it by (received invoices)"""
+        number = self.invoice.number
+        if number and number != self.number:
+            return number[:60]
+
+    @property
+    def operation_date(self):
+        "FechaOperacion: only when it differs from the issue date"
+        if '_operation_date' in self.__dict__:
+            return self._operation_date
+        date = getattr(self.invoice, 'sii_operation_date', None)
+        if date and date != self.date:
+            return date
+
+    @operation_date.setter
+    def operation_date(self, value):
+        # VERI*FACTU reads the date from its own field
+        self._operation_date = value
+
+    @property
+    def macrodato(self):
+        if '_macrodato' in self.__dict__:
+            return self._macrodato
+        return abs(self.total) >= MACRODATO
+
+    @macrodato.setter
+    def macrodato(self, value):
+        # VERI*FACTU decides it from its own total
+        self._macrodato = value
 
     @property
     def description(self):
@@ -181,20 +242,34 @@ class SIIInvoice:
         return (text or self.number or '-')[:500]
 
     @property
-    def rectified(self):
-        "(number, date) of the invoices a credit note corrects"
+    def substitution(self):
+        "Rectification by substitution (TipoRectificativa S)"
+        return (self.type.startswith('R')
+            and self.invoice.sii_rectification_type == 'S')
+
+    @property
+    def rectified_invoices(self):
+        "The invoices a credit note corrects (through its lines' origin)"
         result = []
         if not self.type.startswith('R'):
             return result
         Line = Pool().get('account.invoice.line')
         for line in self.invoice.lines:
             origin = getattr(line, 'origin', None)
-            if isinstance(origin, Line) and origin.invoice:
-                original = origin.invoice
-                number = number_of(original)
-                if (number and original.invoice_date
-                        and (number, original.invoice_date) not in result):
-                    result.append((number, original.invoice_date))
+            if (isinstance(origin, Line) and origin.invoice
+                    and origin.invoice not in result):
+                result.append(origin.invoice)
+        return result
+
+    @property
+    def rectified(self):
+        "(number, date) of the invoices a credit note corrects"
+        result = []
+        for original in self.rectified_invoices:
+            number = number_of(original)
+            if (number and original.invoice_date
+                    and (number, original.invoice_date) not in result):
+                result.append((number, original.invoice_date))
         return result
 
     @property
@@ -245,6 +320,7 @@ class SIIInvoice:
             tax = tax_line.tax
             if tax is not None and tax.sii_surcharge_tax:
                 surcharges.add(tax.sii_surcharge_tax.id)
+        self._surcharges = surcharges
 
         # the bases of each tax per category, from the lines
         weights = defaultdict(lambda: defaultdict(lambda: ZERO))
@@ -262,7 +338,10 @@ class SIIInvoice:
                 key = tax.sii_key()
                 if key != '':
                     reported = True
-            if not reported:
+            if not reported and self.customs:
+                # the customs value offsetting the base, the duties
+                self.excluded_amount += amount
+            elif not reported:
                 self._block(category).add('NS', None, amount, ZERO)
 
         main, surcharge_lines = [], []
@@ -317,6 +396,45 @@ class SIIInvoice:
             self._block(SERVICES if self.split else None).add(
                 'NS', None, ZERO, ZERO)
 
+    def _substitute(self):
+        """Rectification by substitution: the breakdown states the amounts
+        as corrected (the rectified invoices' plus this one's differences)
+        and ImporteRectificacion those of the rectified invoices"""
+        originals = [SIIInvoice(i) for i in self.rectified_invoices]
+        if not originals:
+            self.errors.append(LocalMessage(
+                    'account_einvoice_es_sii.msg_substitution_without_origin'))
+            return
+        base = quota = re_quota = ZERO
+        surcharge = False
+        for original in originals:
+            self.errors.extend(original.errors)
+            self._rectified_total += original.total
+            for category, block in original.blocks.items():
+                if not self.split:
+                    category = None
+                elif category is None:
+                    category = SERVICES
+                target = self._block(category)
+                for key, amount in block.exempt.items():
+                    target.add(key, None, amount, ZERO)
+                    base += amount
+                for key, amount in [('NS', block.not_subject),
+                        ('NL', block.location)]:
+                    if amount:
+                        target.add(key, None, amount, ZERO)
+                        base += amount
+                for detail in block.details.values():
+                    target.add(detail.key, detail.rate, detail.base,
+                        detail.quota, detail.re_rate, detail.re_quota)
+                    base += detail.base
+                    quota += detail.quota
+                    if detail.re_quota is not None:
+                        surcharge = True
+                        re_quota += detail.re_quota
+        self.rectified_amounts = (base, quota,
+            re_quota if surcharge else None)
+
     @staticmethod
     def _rate(tax):
         if tax.type == 'percentage' and tax.rate is not None:
@@ -358,6 +476,11 @@ class SIIInvoice:
                     'account_einvoice_es_sii.msg_counterpart_missing',
                     role=LocalMessage(self._role_message), party=party,
                     type=self.type))
+        keys = self.operation_keys
+        if len(keys) > MAX_OPERATION_KEYS:
+            self.errors.append(LocalMessage(
+                    'account_einvoice_es_sii.msg_too_many_operation_keys',
+                    keys=', '.join(keys)))
         if self.errors:
             return
         for block in self.blocks.values():
@@ -373,9 +496,9 @@ class SIIInvoice:
                     amount=total))
             return
         expected = self._converter(invoice.total_amount) - (
-            self.excluded_amount)
+            self.excluded_amount) + self._rectified_total
         if self.book == 'recibidas':
-            expected -= self.isp_quota
+            expected -= self._own_isp_quota
         tolerance = CENT if self._converter is round2 else Decimal(1)
         if abs(expected - total) > tolerance:
             self.errors.append(LocalMessage(

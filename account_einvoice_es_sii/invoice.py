@@ -19,6 +19,12 @@ INVOICE_TYPES = [
     ('R5', "R5 - Credit note of a simplified invoice"),
     ]
 
+RECTIFICATION_TYPES = [
+    (None, ""),
+    ('I', "By differences"),
+    ('S', "By substitution"),
+    ]
+
 
 class Invoice(metaclass=PoolMeta):
     __name__ = 'account.invoice'
@@ -43,6 +49,19 @@ class Invoice(metaclass=PoolMeta):
             'readonly': Eval('state') != 'draft',
             },
         help="Leave empty to use the key of the taxes (01 by default).")
+    sii_operation_date = fields.Date("SII Operation Date",
+        states={
+            'readonly': Eval('state') != 'draft',
+            },
+        help="When the goods were delivered or the services rendered, if "
+        "not on the invoice date (FechaOperacion).")
+    sii_rectification_type = fields.Selection(RECTIFICATION_TYPES,
+        "SII Rectification Type",
+        states={
+            'readonly': Eval('state') != 'draft',
+            },
+        help="By substitution, the SII receives the corrected amounts and "
+        "those of the invoices the lines credit; empty: by differences.")
 
     @classmethod
     def default_sii_excluded(cls):
@@ -53,7 +72,8 @@ class Invoice(metaclass=PoolMeta):
             return self.sii_invoice_type_override
         simplified = (self.type == 'out' and self.party
             and identify(self.party, '') is None)
-        if (self.total_amount or 0) < 0:
+        if ((self.total_amount or 0) < 0
+                or self.sii_rectification_type == 'S'):
             return 'R5' if simplified else 'R1'
         return 'F2' if simplified else 'F1'
 
@@ -61,4 +81,6 @@ class Invoice(metaclass=PoolMeta):
     def copy(cls, invoices, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('sii_invoice_type_override')
+        default.setdefault('sii_operation_date')
+        default.setdefault('sii_rectification_type')
         return super().copy(invoices, default=default)

@@ -8,7 +8,8 @@ Addresses
     AEAT: the ports of the official WSDLs, ``SuministroFact*`` in
     production and ``SuministroFact*Pruebas`` in staging.  Other
     authorities speaking the same protocol (the foral treasuries of
-    Gipuzkoa, Bizkaia and Araba) are declared in the trytond configuration,
+    Araba, Bizkaia, Gipuzkoa and Navarra) are built in (:mod:`.authorities`)
+    or declared in the trytond configuration (which takes precedence),
     section ``[account_einvoice_es_sii]``, one address per book and
     environment: ``<name>.emitidas.production = https://...`` (and
     ``recibidas``, ``staging``; ``<name>.name`` is the label).
@@ -37,10 +38,11 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
-from . import answers, builder
+from . import answers, authorities, builder, cash, customs
 from .builder import BOOKS, LR, NSMAP, RC, R
-from .facts import SIIInvoice, book_of, number_of, period_of, sii_date
-from .identification import company_nif, identify
+from .facts import SIIInvoice, book_of, period_of, sii_date
+from .identification import company_nif
+from .period import reported as period_reported
 
 SECTION = 'account_einvoice_es_sii'
 OFFICIAL = ('https://www2.agenciatributaria.gob.es/static_files/common/'
@@ -93,6 +95,7 @@ class SIIService(EinvoiceService):
         super().__init__(configuration)
         self._titular = None
         self._keys = {}
+        self._periods = {}
 
     # -- who -------------------------------------------------------------
     def titular(self):
@@ -125,12 +128,16 @@ class SIIService(EinvoiceService):
 
     # -- selection and grouping ------------------------------------------
     def applies_to(self, invoice):
-        return invoice.type in {'out', 'in'} and not invoice.sii_excluded
+        return (invoice.type in {'out', 'in'} and not invoice.sii_excluded
+            and not customs.not_reported(invoice)
+            and period_reported(invoice, self._periods))
 
     def batch_key(self, submission):
         if submission.id not in self._keys:
             self._load_keys(submission)
         book, period, needs_query, operation = self._keys[submission.id]
+        if book in cash.CASH:
+            return cash.batch_key(book, needs_query)
         if needs_query:
             return (book, period, QUERY)
         return (book, TIPO[operation])
@@ -149,20 +156,28 @@ class SIIService(EinvoiceService):
         pool = Pool()
         Submission = pool.get('account.einvoice.submission')
         Invoice = pool.get('account.invoice')
+        Record = pool.get('account.einvoice.record')
         table = Submission.__table__()
         invoice = Invoice.__table__()
+        record = Record.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*table.join(invoice,
-                condition=table.invoice == invoice.id).select(
+        cursor.execute(*table.join(invoice, 'LEFT',
+                condition=table.invoice == invoice.id).join(record, 'LEFT',
+                condition=table.record == record.id).select(
                 table.id, invoice.type, invoice.accounting_date,
                 invoice.invoice_date, table.needs_query, table.operation,
+                record.kind,
                 where=(table.configuration == self.configuration.id)
                 & (table.state == 'pending')
                 & (table.exchange == Null)
                 & (table.id >= submission.id),
                 order_by=[table.id.asc], limit=self.batch_limit))
         for (id_, type_, accounting_date, invoice_date, needs_query,
-                operation) in cursor:
+                operation, kind) in cursor:
+            if kind:
+                # a cash-criterion record (collection, payment)
+                self._keys[id_] = (kind, None, bool(needs_query), operation)
+                continue
             date = accounting_date or invoice_date
             if isinstance(date, str):
                 date = dt.date.fromisoformat(date[:10])
@@ -170,7 +185,10 @@ class SIIService(EinvoiceService):
                 'emitidas' if type_ == 'out' else 'recibidas',
                 (str(date.year), '%02d' % date.month),
                 bool(needs_query), operation)
-        if submission.id not in self._keys:
+        if submission.id not in self._keys and submission.record:
+            self._keys[submission.id] = (submission.record.kind, None,
+                submission.needs_query, submission.operation)
+        elif submission.id not in self._keys:
             invoice = submission.invoice
             self._keys[submission.id] = (
                 book_of(invoice), period_of(invoice),
@@ -210,7 +228,8 @@ class SIIService(EinvoiceService):
         if not nif:
             return {}
         result = {}
-        to_prepare = [s for s in submissions if s.operation != 'cancel']
+        to_prepare = [s for s in submissions
+            if s.operation != 'cancel' and not s.record]
         for submission, facts in self._facts(to_prepare):
             if facts.errors:
                 continue
@@ -261,6 +280,9 @@ class SIIService(EinvoiceService):
     def check(self, submissions):
         """Refuse what AEAT would refuse for sure; keep the records built
         on the way (or prepared at posting) for build_request"""
+        cash_ones = [s for s in submissions if s.record]
+        if cash_ones:
+            return cash.check(cash_ones)
         result = {}
         database = Transaction().database.name
         nif = self._titular_nif()
@@ -298,6 +320,8 @@ class SIIService(EinvoiceService):
             context=context)
 
     def build_request(self, submissions, operation):
+        if submissions[0].record:
+            return cash.build_request(self, submissions)
         nif, name = self.titular()
         book = book_of(self._first_invoice(submissions))
         conf = BOOKS[book]
@@ -333,6 +357,8 @@ class SIIService(EinvoiceService):
                 })
 
     def build_query(self, submissions):
+        if submissions[0].record:
+            return cash.build_query(self, submissions)
         nif, name = self.titular()
         invoice = self._first_invoice(submissions)
         book, period = book_of(invoice), period_of(invoice)
@@ -360,6 +386,8 @@ class SIIService(EinvoiceService):
 
     # -- addresses ---------------------------------------------------------
     def address(self, request):
+        if request.context.get('cash'):
+            return cash.address(self, request)
         authority = getattr(self.configuration, 'sii_authority', None)
         if not authority or authority == 'aeat':
             url, action = schema.endpoint(
@@ -369,7 +397,8 @@ class SIIService(EinvoiceService):
         else:
             book = request.context['book']
             environment = self.configuration.environment
-            url = config.get(SECTION, f'{authority}.{book}.{environment}')
+            url = (config.get(SECTION, f'{authority}.{book}.{environment}')
+                or authorities.address(authority, book, environment))
             action = ''
             if not url:
                 raise ServiceFailure('configuration', gettext(
@@ -390,6 +419,8 @@ class SIIService(EinvoiceService):
 
     def call(self, request, data):
         response = super().call(request, data)
+        if request.context.get('cash'):
+            return response
         if request.context.get('query') and len(
                 request.context['operations']) > 1:
             self._follow_pages(request, response)
@@ -428,6 +459,8 @@ class SIIService(EinvoiceService):
 
     # -- answers -----------------------------------------------------------
     def parse_response(self, request, response):
+        if request.context.get('cash'):
+            return cash.parse_response(request, response)
         body = response.body
         context = request.context
         conf = BOOKS[context['book']]
@@ -451,6 +484,8 @@ class SIIService(EinvoiceService):
         return outcomes
 
     def parse_query(self, request, response):
+        if request.context.get('cash'):
+            return cash.parse_query(request, response)
         body = response.body
         context = request.context
         conf = BOOKS[context['book']]
@@ -498,13 +533,15 @@ class SIIService(EinvoiceService):
     def payload(self, submission):
         """The record of submission in the last request that carried it,
         pretty-printed, or the record that would be sent"""
+        if submission.record:
+            # a collection or payment (cash criterion): its facts
+            return json.dumps(submission.record.facts, indent=2,
+                sort_keys=True)
         nif = self._titular_nif() or ''
         invoice = submission.invoice
-        identification = identify(invoice.party, '')
-        emitter = nif if invoice.type == 'out' else (
-            identification.key if identification else '')
-        key = builder.record_key(emitter, number_of(invoice),
-            sii_date(invoice.invoice_date))
+        # identified as sent (a customs document by its own number)
+        facts = SIIInvoice(invoice)
+        key = self.record_key(facts, nif)
         for outcome in submission.outcomes:
             exchange = outcome.exchange
             if (exchange is None or exchange.kind != 'send'
@@ -516,7 +553,6 @@ class SIIService(EinvoiceService):
                     return (gettext('account_einvoice_es_sii.msg_payload_sent',
                             date=exchange.started) + '\n'
                         + _pretty(idf.getparent()))
-        facts = SIIInvoice(invoice)
         _, record = self._record(facts, nif)
         text = gettext('account_einvoice_es_sii.msg_payload_preview')
         if facts.errors:

@@ -70,22 +70,23 @@ class SIIBatchTest(SIITestCase):
             self.sandbox.url + '/wlpl/SSII-FACT/ws/fe/SiiFactFEV1SOAP')
 
     def test_foral_authority_from_configuration(self):
-        "A foral treasury is an address per book in the trytond config"
+        """A treasury not built in is an address per book in the trytond
+        config"""
         from trytond import config
         section = 'account_einvoice_es_sii'
         if not config.has_section(section):
             config.add_section(section)
         url = (self.sandbox.url
             + '/pruebas/wlpl/SSII-FACT/ws/fr/SiiFactFRV1SOAP')
-        config.set(section, 'gipuzkoa.recibidas.staging', url)
-        config.set(section, 'gipuzkoa.name', "Gipuzkoa")
+        config.set(section, 'other_treasury.recibidas.staging', url)
+        config.set(section, 'other_treasury.name', "Other Treasury")
         try:
             from trytond.pool import Pool
             with tools.transaction(commit=False):
                 Configuration = Pool().get('account.einvoice.configuration')
-                self.assertIn(('gipuzkoa', "Gipuzkoa"),
+                self.assertIn(('other_treasury', "Other Treasury"),
                     Configuration.get_sii_authorities())
-            self.set_configuration(sii_authority='gipuzkoa',
+            self.set_configuration(sii_authority='other_treasury',
                 endpoint_host=None)
             received = self.post([('10', ['iva21'], None)], type_='in',
                 party='supplier', reference='FORAL-1')
@@ -94,11 +95,12 @@ class SIIBatchTest(SIITestCase):
             self.assertEqual(self.submission(received)['state'], 'accepted')
             issued = self.submission(issued)
             self.assertEqual(issued['state'], 'pending')
-            self.assertIn('gipuzkoa.emitidas.staging', issued['last_error'])
+            self.assertIn('other_treasury.emitidas.staging',
+                issued['last_error'])
             endpoints = {e['endpoint'] for e in self.exchanges()}
             self.assertIn(url, endpoints)
         finally:
-            config.set(section, 'gipuzkoa.recibidas.staging', '')
+            config.set(section, 'other_treasury.recibidas.staging', '')
 
     def test_schema_error_rejects_only_its_record(self):
         "A record the XSD refuses is rejected locally, the rest is sent"

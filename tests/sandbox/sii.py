@@ -76,6 +76,23 @@ code   EstadoRegistro       when
                             "No existe el registro de facturación"
 3001   Incorrecto           Anulación (or A1) of an Anulada invoice: "La
                             factura ya está anulada" (line ``CSV`` = held)
+1239*  Incorrecto           ``Macrodato`` ``S`` not sent exactly when
+                            ``|ImporteTotal|`` >= 100,000,000
+1240*  Incorrecto           ``ImporteRectificacion`` without
+                            ``TipoRectificativa`` ``S``, or ``S`` without it
+1241*  Incorrecto           ``FechaOperacion`` after the sandbox clock's date
+                            (unless a regime key is 14 or 15)
+1242*  Incorrecto           emitidas: ``Contraparte`` by ``IDOtro`` or a NIF
+                            starting with N, not simplified (F2, R5), and
+                            ``DesgloseFactura`` instead of
+                            ``DesgloseTipoOperacion``
+1243*  Incorrecto           ``TipoFactura`` F5, F6 or LC in emitidas (received
+                            book only; :mod:`.sii_customs`)
+1244*  Incorrecto           F5 or LC: ``IDEmisorFactura/NIF`` or
+                            ``Contraparte/NIF`` is not the Titular's (the
+                            importer is both)
+1245*  Incorrecto           F5 or LC with regime key 13 (import without DUA)
+                            or ``InversionSujetoPasivo``
 1117   AceptadoConErrores   counterpart NIF valid but listed in option
                             ``unidentified_nifs`` (default ``['11111111H']``):
                             "El NIF no está identificado en el censo de la
@@ -152,6 +169,10 @@ registered).  ``sb.state('sii')`` returns ``{environment: {book: {titular:
 ``modified_at``, ``history`` and ``xml``, the last accepted record).
 ``sb.reset()`` forgets everything.
 
+The cash criterion books (``SuministroLRCobrosEmitidas``,
+``SuministroLRPagosRecibidas``, ``ConsultaCobros``, ``ConsultaPagos``) are
+served by :mod:`.sii_cash`.
+
 Code: this module (routing, faults, state, inspection), :mod:`.sii_xml`
 (namespaces and tags), :mod:`.sii_suministro` (Suministro, Anulación) and
 :mod:`.sii_consulta` (Consulta).
@@ -162,6 +183,7 @@ from urllib.parse import urlparse
 from lxml import etree
 
 from .core import SandboxService, SoapFault
+from .sii_cash import CashMixin
 from .sii_consulta import ConsultaMixin
 from .sii_suministro import SuministroMixin
 from .sii_xml import (
@@ -174,6 +196,16 @@ __all__ = ['SIIService', 'invoice_key', 'EMITIDAS_PATH', 'RECIBIDAS_PATH',
 EMITIDAS_PATH = '/wlpl/SSII-FACT/ws/fe/SiiFactFEV1SOAP'
 RECIBIDAS_PATH = '/wlpl/SSII-FACT/ws/fr/SiiFactFRV1SOAP'
 PRUEBAS_PREFIX = '/pruebas'
+# the paths of the foral treasuries (same operations): Araba and Bizkaia,
+# Gipuzkoa, then Navarra (one address for both books)
+FORAL_PATHS = tuple(prefix + path
+    for prefix in ['', PRUEBAS_PREFIX]
+    for path in [
+        '/SSII-FACT/ws/fe/SiiFactFEV1SOAP', '/SSII-FACT/ws/fr/SiiFactFRV1SOAP',
+        '/JBS/HACI/SSII-FACT/ws/fe/SiiFactFEV1SOAP',
+        '/JBS/HACI/SSII-FACT/ws/fr/SiiFactFRV1SOAP',
+        '/SII_PRODUCCION.proxy/SiiMensajesXsdHandlet.ashx',
+        '/SII_PRUEBAS.proxy/SiiMensajesXsdHandlet.ashx'])
 
 # -- texts --------------------------------------------------------------------
 TEXT_4102 = 'Codigo[4102].El XML no cumple el esquema. '
@@ -214,12 +246,13 @@ def _duplicate_lines(response, position):
             line.addprevious(copy_)
 
 
-class SIIService(SuministroMixin, ConsultaMixin, SandboxService):
+class SIIService(CashMixin, SuministroMixin, ConsultaMixin, SandboxService):
     name = 'sii'
     wsdl = {
         EMITIDAS_PATH: 'es_sii/SuministroFactEmitidas.wsdl',
         RECIBIDAS_PATH: 'es_sii/SuministroFactRecibidas.wsdl',
         }
+    paths = FORAL_PATHS + CashMixin.paths
     # the embedded schema imports every SII XSD (both books, Consulta)
     schema = 'es_sii/SuministroFactEmitidas.wsdl'
     default_options = {
@@ -291,6 +324,8 @@ class SIIService(SuministroMixin, ConsultaMixin, SandboxService):
     def summarize(self, operation, body, caller, ctx):
         found = OPERATIONS.get(operation)
         summary = {'environment': self.environment(ctx)}
+        if self.is_cash(operation):
+            summary.update(self.summarize_cash(operation, body))
         cab = body.find(SII_CABECERA)
         if cab is not None:
             summary['titular'] = cab.findtext(TITULAR_NIF)
@@ -311,6 +346,8 @@ class SIIService(SuministroMixin, ConsultaMixin, SandboxService):
 
     # -- processing -----------------------------------------------------------
     def handle(self, operation, body, caller, ctx):
+        if self.is_cash(operation):
+            return self.handle_cash(operation, body, caller, ctx)
         found = OPERATIONS.get(operation)
         if found is None:
             raise SoapFault('Server', 'Codigo[9999].Operación %s no '

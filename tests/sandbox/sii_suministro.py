@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from . import sii_customs
 from .sii_xml import (
     BOOKS, LR_REFEXTERNA, NS_R, NS_SII, SII_CONTRAPARTE, SII_EJERCICIO,
     SII_IMPORTE_TOTAL, SII_NOMBRE, SII_PERIODO, SII_PERIODO_P, SII_REFEXTERNA,
@@ -28,7 +29,22 @@ ERRORS = {
     3000: 'Factura duplicada',
     3001: 'La factura ya está anulada',
     3002: 'No existe el registro de facturación',
+    1239: 'El campo Macrodato debe ser S si y solo si el ImporteTotal es '
+    'igual o superior a 100.000.000 en valor absoluto',
+    1240: 'El bloque ImporteRectificacion es obligatorio si '
+    'TipoRectificativa es S, y solo entonces puede informarse',
+    1241: 'La FechaOperacion no puede ser posterior a la fecha actual salvo '
+    'con las claves de régimen 14 y 15',
+    1242: 'Si la contraparte se identifica con IDOtro o con un NIF que '
+    'empieza por N, el desglose debe ser por tipo de operación '
+    '(DesgloseTipoOperacion), salvo en facturas simplificadas',
     }
+MACRODATO = Decimal('100000000')
+_SIMPLIFIED = {'F2', 'R5'}
+_LATE_KEYS = {'14', '15'}
+_KEYS = tuple(S(n) for n in ('ClaveRegimenEspecialOTrascendencia',
+        'ClaveRegimenEspecialOTrascendenciaAdicional1',
+        'ClaveRegimenEspecialOTrascendenciaAdicional2'))
 
 REGISTER = ('A0', 'A5')
 MODIFY = ('A1', 'A4', 'A6')
@@ -218,6 +234,9 @@ class SuministroMixin:
                     return 'Incorrecto', 1108, ERRORS[1108], None, None
             except ValueError:
                 pass
+        rule = sii_customs.check(book, rec, factura, fkids, titular)
+        if rule is not None:  # F5, F6, LC
+            return ('Incorrecto', *rule, None, None)
         # duplicates / unknown
         if tipo in REGISTER:
             if held is not None and (held['state'] != 'Anulada'
@@ -228,9 +247,12 @@ class SuministroMixin:
             return 'Incorrecto', 3002, ERRORS[3002], None, None
         elif held['state'] == 'Anulada':
             return 'Incorrecto', 3001, ERRORS[3001], held['csv'], None
+        importe_total = _txt(fkids.get(SII_IMPORTE_TOTAL))
+        code = self._field_rules(book, fkids, importe_total)
+        if code is not None:
+            return 'Incorrecto', code, ERRORS[code], None, None
         # accepted, possibly with errors
         status, code, text = 'Correcto', None, None
-        importe_total = _txt(fkids.get(SII_IMPORTE_TOTAL))
         if checked_nif is not None and checked_nif in unidentified:
             status, code, text = ('AceptadoConErrores', 1117,
                 ERRORS[1117] % checked_nif)
@@ -285,6 +307,36 @@ class SuministroMixin:
         held['history'].append({'operation': 'Anulacion', 'csv': csv,
                 'timestamp': ts, 'estado': 'Correcto'})
         return 'Correcto', None, None, None, None
+
+    def _field_rules(self, book, fkids, importe_total):
+        "The code of the first field rule a FacturaExpedida/Recibida breaks"
+        total = _decimal(importe_total)
+        macrodato = _txt(fkids.get(S('Macrodato'))) == 'S'
+        if total is not None and (abs(total) >= MACRODATO) != macrodato:
+            return 1239
+        if ((_txt(fkids.get(S('TipoRectificativa'))) == 'S')
+                != (fkids.get(S('ImporteRectificacion')) is not None)):
+            return 1240
+        fecha = _txt(fkids.get(S('FechaOperacion')))
+        keys = {_txt(fkids.get(k)) for k in _KEYS}
+        if fecha and not (keys & _LATE_KEYS):
+            try:
+                date = datetime.datetime.strptime(fecha, '%d-%m-%Y').date()
+            except ValueError:
+                date = None
+            today = datetime.date.fromtimestamp(self.core.now())
+            if date is not None and date > today:
+                return 1241
+        if book == 'emitidas':
+            contraparte = fkids.get(SII_CONTRAPARTE)
+            _, nif = _emitter(contraparte)
+            by_operation = (contraparte is not None
+                and (nif is None or nif.startswith('N')))
+            tipo = _kids(fkids.get(S('TipoDesglose')))
+            simplified = _txt(fkids.get(SII_TIPO_FACTURA)) in _SIMPLIFIED
+            if (by_operation and not simplified
+                    and S('DesgloseTipoOperacion') not in tipo):
+                return 1242
 
     @staticmethod
     def _breakdown_total(book, factura):
