@@ -201,11 +201,17 @@ def cdc_of(invoice):
             ('configuration.service', '=', 'py_sifen'),
             ], limit=1, order=[('id', 'DESC')])
     for submission in submissions:
-        if submission.reference:
-            return submission.reference
-        for document in submission.documents:
-            if document.kind == 'de' and document.filename:
-                return document.filename.split('.')[0]
+        return held_cdc(submission)
+    return None
+
+
+def held_cdc(submission):
+    "The CDC of the DE of submission: its reference, else its document's"
+    if submission.reference:
+        return submission.reference
+    for document in submission.documents:
+        if document.kind == 'de' and document.filename:
+            return document.filename.split('.')[0]
     return None
 
 

@@ -31,7 +31,7 @@ from trytond.modules.account_einvoice.signing import xml_root
 
 from . import document, events, lot, rules
 from .exceptions import SifenError
-from .facts import SifenInvoice, now_in_paraguay
+from .facts import SifenInvoice, held_cdc, now_in_paraguay
 from .invoice_data import TYPES
 
 NS = 'http://ekuatia.set.gov.py/sifen/xsd'
@@ -280,12 +280,7 @@ class SifenService(EinvoiceService):
     @staticmethod
     def held_cdc(submission):
         "The CDC of the DE of submission"
-        if submission.reference:
-            return submission.reference
-        for document_ in submission.documents:
-            if document_.kind == 'de' and document_.filename:
-                return document_.filename.split('.')[0]
-        return None
+        return held_cdc(submission)
 
     # -- requests --------------------------------------------------------
     def url(self, path):
