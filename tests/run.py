@@ -44,7 +44,6 @@ DATABASE_FREE = [
     'tests.test_sandbox_zatca', 'tests.test_sifen_document',
     'tests.test_sandbox_sifen', 'tests.test_sifen_rules']
 SLOWEST = 10
-SQLITE_IO_ERROR = 'sqlite3.OperationalError: disk I/O error'
 
 
 def source_hash():
@@ -215,15 +214,6 @@ def main(argv):
             target_started = time.monotonic()
             code, counts, output = run_target(
                 target, number if lanes > 1 else None)
-            if code and SQLITE_IO_ERROR in output:
-                # an unexplained, rare SQLite failure of a whole file
-                # (seen in CI only, never reproduced alone): run it again
-                # once, and say so
-                first = output
-                code, counts, output = run_target(
-                    target, number if lanes > 1 else None)
-                output = (f'{first}--- {target}: run again after a SQLite '
-                    f'disk I/O error\n{output}')
             seconds = time.monotonic() - target_started
             with printing:
                 print(f'--- {target}\n{output}', end='')

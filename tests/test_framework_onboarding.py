@@ -239,13 +239,8 @@ class OnboardingTest(ChainTestCase):
                         user=self.users[user], company=self.company))
         # nor anywhere in the database file (the exchanges' documents in
         # the filestore were read above)
-        from trytond import backend, config
-        from trytond.tests.test_tryton import DB_NAME
-        if backend.name == 'sqlite':
-            filename = os.path.join(
-                config.get('database', 'path'), DB_NAME + '.sqlite')
-            with open(filename, 'rb') as fp:
-                data = fp.read()
+        data = tools.sqlite_database_bytes()
+        if data is not None:
             self.assertIn(b'account.einvoice.onboarding', data)
             for secret in self.secrets():
                 self.assertNotIn(secret.encode(), data)

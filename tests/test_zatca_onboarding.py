@@ -404,12 +404,8 @@ class ZatcaOnboardingTest(SandboxTestCase):
         texts = self.stored_texts()
         self.assertTrue(any(b'"binarySecurityToken": "********"' in t
                 for t in texts if isinstance(t, bytes)))
-        from trytond import backend, config
-        from trytond.tests.test_tryton import DB_NAME
-        if backend.name == 'sqlite':
-            with open(os.path.join(config.get('database', 'path'),
-                        DB_NAME + '.sqlite'), 'rb') as fp:
-                data = fp.read()
+        data = tools.sqlite_database_bytes()
+        if data is not None:
             for value in self.secrets('a'):
                 self.assertNotIn(value.encode(), data)
 

@@ -38,6 +38,25 @@ def trytond_setup():
     return test_tryton
 
 
+def sqlite_database_bytes():
+    """The bytes of the test SQLite database and its journals, or None
+    on another backend
+
+    Read by another process: closing a descriptor of the database file in
+    this one would drop the POSIX locks SQLite's connections hold on it,
+    and those connections then fail with "disk I/O error"."""
+    from trytond import backend, config
+    from trytond.tests.test_tryton import DB_NAME
+    if backend.name != 'sqlite':
+        return None
+    filename = os.path.join(config.get('database', 'path'),
+        DB_NAME + '.sqlite')
+    names = [n for n in [filename, filename + '-wal', filename + '-journal']
+        if os.path.exists(n)]
+    return subprocess.run(['cat', *names], check=True,
+        stdout=subprocess.PIPE).stdout
+
+
 def start_pool(config_path):
     """In a process of its own (a worker, a benchmark's child): read the
     trytond configuration file, start the pool of the database DB_NAME;
