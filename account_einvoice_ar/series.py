@@ -26,6 +26,13 @@ class PointOfSale(DeactivableMixin, ModelSQL, ModelView):
         domain=[('number', '>=', 1), ('number', '<=', 99998)],
         help="The point of sale declared to AFIP for web services (CAE).")
     name = fields.Char("Name")
+    emission_type = fields.Selection([
+            ('cae', "CAE"),
+            ('caea', "CAEA"),
+            ], "Emission Type", required=True,
+        help="CAE: each voucher is authorized online.  CAEA: vouchers are "
+        "authorized here with the fortnight's CAEA and informed to AFIP "
+        "afterwards.")
     series = fields.One2Many(
         'account.einvoice.ar.series', 'pos', "Series", readonly=True)
 
@@ -42,6 +49,10 @@ class PointOfSale(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
+
+    @classmethod
+    def default_emission_type(cls):
+        return 'cae'
 
     def get_rec_name(self, name):
         label = f'{self.number:05d}'
