@@ -1,6 +1,7 @@
 # This file is part of the account_einvoice suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from trytond.modules.account_einvoice.identifier import add_identifier_types
 from trytond.pool import PoolMeta
 
 # Identification documents the SII accepts for foreign counterparts
@@ -19,8 +20,4 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        selection = list(cls.identifier_types.selection)
-        for item in IDENTIFIER_TYPES:
-            if item not in selection:
-                selection.append(item)
-        cls.identifier_types.selection = selection
+        add_identifier_types(cls, IDENTIFIER_TYPES)

@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 """The identity documents SIFEN asks of a receiver who has no RUC."""
+from trytond.modules.account_einvoice.identifier import add_identifier_types
 from trytond.pool import PoolMeta
 
 #: party identifier type -> SIFEN's iTipIDRec (a RUC is Tryton's py_vat)
@@ -27,8 +28,4 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        selection = list(cls.identifier_types.selection)
-        for item in IDENTIFIER_TYPES:
-            if item not in selection:
-                selection.append(item)
-        cls.identifier_types.selection = selection
+        add_identifier_types(cls, IDENTIFIER_TYPES)

@@ -3,6 +3,7 @@
 # license terms.
 """Saudi identifiers and the national address parts ZATCA asks for."""
 from trytond.model import fields
+from trytond.modules.account_einvoice.identifier import add_identifier_types
 from trytond.pool import PoolMeta
 
 #: the buyer and seller identification schemes of ZATCA (BR-KSA-08,
@@ -36,12 +37,13 @@ class Party(metaclass=PoolMeta):
         return super().tax_identifier_types() + ['sa_vat']
 
 
-class Identifier(metaclass=PoolMeta):
-    __name__ = 'party.identifier'
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'party.configuration'
 
     @classmethod
-    def get_types(cls):
-        return super().get_types() + IDENTIFIER_TYPES
+    def __setup__(cls):
+        super().__setup__()
+        add_identifier_types(cls, IDENTIFIER_TYPES)
 
 
 class Address(metaclass=PoolMeta):
