@@ -26,7 +26,9 @@ from . import rows
 from .chain import CONFIGURATION_KEY
 from .chained_claim import ChainedClaim
 from .isolation import isolate, refusal
-from .recovery import active
+from .recovery import active, option
+from .service import Postpone
+from .submission import backoff
 
 logger = logging.getLogger(__name__)
 CLAIM_RETRIES = 10
@@ -209,8 +211,7 @@ class Claim(ChainedClaim):
                 Submission._update_invoice_qr([
                         s for s in submissions if s.id not in refused])
         if refused:
-            self.reject_locally(
-                rows.browse(Submission, list(refused)), refused)
+            self._refuse(rows.browse(Submission, list(refused)), refused)
         return read
 
     def _claim_unchained(self, configuration, service, now):
@@ -240,7 +241,7 @@ class Claim(ChainedClaim):
             to_check = [s for s in submissions if not needs_query[s.id]]
             refused = self._check(service, to_check) if to_check else {}
             if refused:
-                self.reject_locally(
+                self._refuse(
                     [s for s in submissions if s.id in refused], refused)
                 submissions = [
                     s for s in submissions if s.id not in refused]
@@ -364,6 +365,34 @@ class Claim(ChainedClaim):
                 refused[submission.id] = refusal(
                     submission, failures[submission.id], 'check')
         return refused
+
+    def _refuse(self, submissions, refused):
+        """Reject what the checks refused; what they postponed waits (see
+        :class:`~.service.Postpone`)"""
+        waiting = [s for s in submissions
+            if isinstance(refused[s.id], Postpone)]
+        self.reject_locally(
+            [s for s in submissions if s not in waiting], refused)
+        if not waiting:
+            return
+        _, Submission, _, _ = self._models()
+        now = dt.datetime.now()
+        base = option('retry_delay', 60)
+        maximum = option('retry_delay_max', 6 * 3600)
+        to_write = []
+        for submission in waiting:
+            postpone = refused[submission.id]
+            attempts = (submission.attempts or 0) + 1
+            next_attempt = postpone.retry_at or (
+                now + backoff(attempts, base, maximum))
+            if submission.deadline and submission.deadline < next_attempt:
+                next_attempt = max(submission.deadline, now)
+            to_write.extend(([submission], {
+                        'attempts': attempts,
+                        'next_attempt': next_attempt,
+                        'last_error': str(postpone.message),
+                        }))
+        Submission.write_rows(*to_write)
 
     def _prepare(self, service, chunk):
         """Let the service prepare a chunk; what it defers is left pending

@@ -40,6 +40,11 @@ class Outcome:
     result later; ``reference`` is its ticket (e.g. the lot number) that
     :meth:`EinvoiceService.build_poll` asks about.
 
+    In a query answer, a ``rejected`` outcome means "not held" (sent
+    again) unless ``final``: then the record can never be taken as it is
+    (e.g. its number is held by another record and cannot change) and the
+    submission ends rejected, as after a request.
+
     ``document`` (a :class:`~.document.Draft`) is a document the authority
     returned (e.g. its stamped copy of a cleared invoice): kept with the
     submission's documents, never sent."""
@@ -49,9 +54,21 @@ class Outcome:
     reference: str = None
     values: dict = field(default_factory=dict)
     document: object = None
+    final: bool = False
 
     def __post_init__(self):
         assert self.state in OUTCOME_STATES, self.state
+
+
+@dataclass
+class Postpone:
+    """A result of :meth:`EinvoiceService.check`: the submission cannot be
+    checked now (a value it needs from the authority did not come) and is
+    not refused; it waits as after a failed call (``attempts`` + 1,
+    ``next_attempt`` at ``retry_at`` or after the backoff, ``message`` as
+    its *Last Error*) and is left out of the run."""
+    message: str
+    retry_at: dt.datetime = None
 
 
 @dataclass
@@ -173,7 +190,8 @@ class EinvoiceService:
         sent as they are (the authority would refuse them for sure).
 
         A message is a text or, to be read in each reader's language, a
-        :class:`~.local_message.LocalMessage`.  Raise
+        :class:`~.local_message.LocalMessage`.  A :class:`Postpone`
+        instead of a message does not refuse the submission: it waits.  Raise
         :class:`~.exceptions.RecordError` (or anything else) for a record
         that cannot even be checked: the framework finds which records
         raise and refuses them alone."""

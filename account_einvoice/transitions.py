@@ -57,6 +57,8 @@ class Transitions:
     @classmethod
     def after_query(cls, submission, outcome):
         done = cls._done(submission.operation)
+        if outcome.state == 'rejected' and outcome.final:
+            return cls.after_send(submission, outcome, submission.operation)
         if outcome.state not in done:
             # The authority does not hold what we sent: safe to send it.
             values = {

@@ -77,15 +77,57 @@ VOUCHER_TYPES = [
     ('6', "Factura B"), ('7', "Nota de Débito B"), ('8', "Nota de Crédito B"),
     ('11', "Factura C"), ('12', "Nota de Débito C"),
     ('13', "Nota de Crédito C"),
+    ('201', "Factura de Crédito electrónica MiPyMEs (FCE) A"),
+    ('202', "Nota de Débito electrónica MiPyMEs (FCE) A"),
+    ('203', "Nota de Crédito electrónica MiPyMEs (FCE) A"),
+    ('206', "Factura de Crédito electrónica MiPyMEs (FCE) B"),
+    ('207', "Nota de Débito electrónica MiPyMEs (FCE) B"),
+    ('208', "Nota de Crédito electrónica MiPyMEs (FCE) B"),
+    ('211', "Factura de Crédito electrónica MiPyMEs (FCE) C"),
+    ('212', "Nota de Débito electrónica MiPyMEs (FCE) C"),
+    ('213', "Nota de Crédito electrónica MiPyMEs (FCE) C"),
     ]
-# (class, kind) -> CbteTipo
+# (class, kind, FCE MiPyME) -> CbteTipo
 VOUCHER_CODES = {
-    ('A', 'invoice'): 1, ('A', 'debit_note'): 2, ('A', 'credit_note'): 3,
-    ('B', 'invoice'): 6, ('B', 'debit_note'): 7, ('B', 'credit_note'): 8,
-    ('C', 'invoice'): 11, ('C', 'debit_note'): 12, ('C', 'credit_note'): 13,
+    ('A', 'invoice', False): 1, ('A', 'debit_note', False): 2,
+    ('A', 'credit_note', False): 3,
+    ('B', 'invoice', False): 6, ('B', 'debit_note', False): 7,
+    ('B', 'credit_note', False): 8,
+    ('C', 'invoice', False): 11, ('C', 'debit_note', False): 12,
+    ('C', 'credit_note', False): 13,
+    ('A', 'invoice', True): 201, ('A', 'debit_note', True): 202,
+    ('A', 'credit_note', True): 203,
+    ('B', 'invoice', True): 206, ('B', 'debit_note', True): 207,
+    ('B', 'credit_note', True): 208,
+    ('C', 'invoice', True): 211, ('C', 'debit_note', True): 212,
+    ('C', 'credit_note', True): 213,
     }
-VOUCHER_CLASS = {c: k[0] for k, c in VOUCHER_CODES.items()}
-NOTES = {c for k, c in VOUCHER_CODES.items() if k[1] != 'invoice'}
+#: CbteTipo -> (class, kind, FCE MiPyME)
+VOUCHER_KEYS = {c: k for k, c in VOUCHER_CODES.items()}
+VOUCHER_CLASS = {c: k[0] for c, k in VOUCHER_KEYS.items()}
+NOTES = {c for c, k in VOUCHER_KEYS.items() if k[1] != 'invoice'}
+#: Factura de Crédito Electrónica MiPyME (RG 4367): invoices and notes
+FCE_TYPES = {c for c, k in VOUCHER_KEYS.items() if k[2]}
+FCE_INVOICES = FCE_TYPES - NOTES
+FCE_NOTES = FCE_TYPES & NOTES
+#: total in pesos from which an FCE is due to an obliged receiver
+FCE_THRESHOLD = Decimal('3958316')
+#: Opcionales (FEParamGetTiposOpcional) of the FCE
+OPTIONAL_CBU = '2101'
+OPTIONAL_ALIAS = '2102'
+OPTIONAL_CANCELLATION = '22'
+OPTIONAL_TRANSFER = '27'
+TRANSFER_SYSTEMS = [
+    (None, ""),
+    ('SCA', "Open Circulation System (SCA)"),
+    ('ADC', "Collective Deposit Agent (ADC)"),
+    ]
+#: Comprador DocTipo (FEParamGetTiposDoc)
+BUYER_DOCUMENT_TYPES = [
+    ('80', "CUIT"), ('86', "CUIL"), ('87', "CDI"), ('89', "LE"),
+    ('90', "LC"), ('91', "CI Extranjera"), ('94', "Pasaporte"),
+    ('96', "DNI"),
+    ]
 #: ISO 4217 -> AFIP currency code (FEParamGetTiposMonedas)
 CURRENCIES = {
     'ARS': 'PES', 'USD': 'DOL', 'EUR': '060', 'BRL': '012', 'GBP': '021',
@@ -125,9 +167,15 @@ def voucher_class(issuer_condition, receiver_condition):
     return 'B'
 
 
-def voucher_type(issuer_condition, receiver_condition, kind):
+def voucher_type(issuer_condition, receiver_condition, kind, fce=False):
     return VOUCHER_CODES[
-        (voucher_class(issuer_condition, receiver_condition), kind)]
+        (voucher_class(issuer_condition, receiver_condition), kind, fce)]
+
+
+def fce_type(code):
+    "The FCE MiPyME counterpart of a voucher type (itself when FCE)"
+    klass, kind, _ = VOUCHER_KEYS[int(code)]
+    return VOUCHER_CODES[(klass, kind, True)]
 
 
 def format_number(point_of_sale, number):
@@ -153,10 +201,12 @@ def amount(value):
     return f'{Decimal(value).quantize(Decimal("0.01")):f}'
 
 
-def qr_data(issuer_cuit, point_of_sale, voucher_type, fields, cae):
+def qr_data(issuer_cuit, point_of_sale, voucher_type, fields, cae,
+        authorization='CAE'):
     """The RG 4892 QR JSON of a voucher from the FECAEDetRequest fields
     AFIP authorized (Voucher.fields()); the receiver's document only when
-    the receiver is identified (not DocTipo 99)"""
+    the receiver is identified (not DocTipo 99); tipoCodAut A for a voucher
+    authorized with a CAEA, else E"""
     data = {
         'ver': 1,
         'fecha': parse_afip_date(fields['CbteFch']).isoformat(),
@@ -171,7 +221,7 @@ def qr_data(issuer_cuit, point_of_sale, voucher_type, fields, cae):
     if int(fields['DocTipo']) != WITHOUT_DOCUMENT[0]:
         data['tipoDocRec'] = int(fields['DocTipo'])
         data['nroDocRec'] = int(fields['DocNro'])
-    data['tipoCodAut'] = 'E'
+    data['tipoCodAut'] = 'A' if authorization == 'CAEA' else 'E'
     data['codAut'] = int(cae)
     return data
 

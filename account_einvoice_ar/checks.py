@@ -13,7 +13,7 @@ from trytond.i18n import gettext
 from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.pool import Pool
 
-from . import afip
+from . import afip, fce, optionals, table_checks
 from .voucher import Voucher
 
 #: days a voucher may be dated before or after the day it is sent, by
@@ -61,15 +61,21 @@ def check_invoice(invoice, cuit):
             'account_einvoice_ar.msg_consumer_unidentified',
             invoice=invoice.rec_name, party=invoice.party.rec_name,
             amount=afip.amount(pesos), threshold=afip.amount(threshold))
+    message = (optionals.check_request_fields(invoice)
+        or fce.check_fce(invoice))
+    if message:
+        return message
     if int(invoice.ar_voucher_type) in afip.NOTES:
         original = invoice.ar_associated_invoice
-        if not original:
+        if not original and not invoice.ar_period_start:
             return gettext('account_einvoice_ar.msg_note_original',
                 invoice=invoice.rec_name)
-        if original.einvoice_state in {'rejected', 'cancelled', None}:
+        if original and original.einvoice_state in {
+                'rejected', 'cancelled', None}:
             return gettext(
                 'account_einvoice_ar.msg_note_original_unauthorized',
                 invoice=invoice.rec_name, original=original.rec_name)
+    return table_checks.check_invoice(invoice, voucher)
 
 
 def check_date(invoice, today, last_dates):

@@ -30,6 +30,10 @@ class Configuration(metaclass=PoolMeta):
             'invisible': ~Eval('ar_authorize_on_post'),
             },
         help="How long posting waits for AFIP's answer.")
+    ar_caea = fields.Boolean("CAEA",
+        states={'invisible': Eval('service') != SERVICE},
+        help="Ask AFIP for the CAEA of each fortnight ahead (contingency and "
+        "CAEA points of sale), inform the points of sale without movement.")
 
     @classmethod
     def __setup__(cls):
@@ -43,6 +47,10 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def default_ar_post_timeout(cls):
         return 5.0
+
+    @classmethod
+    def default_ar_caea(cls):
+        return False
 
     def get_service(self):
         if self.service == SERVICE:
@@ -112,6 +120,7 @@ class Submission(metaclass=PoolMeta):
                 values = {
                     'ar_cae': submission.reference,
                     'ar_cae_due_date': submission.ar_cae_due_date,
+                    'ar_authorization': invoice.ar_authorization or 'CAE',
                     'invoice_report_cache': None,
                     'invoice_report_format': None,
                     }

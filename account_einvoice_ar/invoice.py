@@ -18,12 +18,13 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 
-from . import afip
+from . import afip, contingency
 from .configuration import SERVICE
 from .exceptions import VoucherCancelError
 
 logger = logging.getLogger(__name__)
-AR_POSTED = {'ar_voucher_number', 'ar_cae', 'ar_cae_due_date'}
+AR_POSTED = {'ar_voucher_number', 'ar_cae', 'ar_cae_due_date',
+    'ar_authorization', 'ar_caea_generated'}
 
 
 class Invoice(metaclass=PoolMeta):
@@ -105,8 +106,56 @@ class Invoice(metaclass=PoolMeta):
             'invisible': Eval('type') != 'out',
             },
         help="Paid in the same foreign currency (CanMisMonExt).")
+    ar_optionals = fields.One2Many(
+        'account.einvoice.ar.invoice.optional', 'invoice',
+        "AFIP Optional Fields",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('type') != 'out',
+            },
+        help="Sent as Opcionales (FEParamGetTiposOpcional codes); the FCE "
+        "ones are added when posting.")
+    ar_buyers = fields.One2Many(
+        'account.einvoice.ar.invoice.buyer', 'invoice', "Buyers",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('type') != 'out',
+            },
+        help="The buyers of a voucher issued to several (Compradores), "
+        "their percentages adding up to 100.")
+    ar_period_start = fields.Date("Associated Period From",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('type') != 'out',
+            'required': Bool(Eval('ar_period_end')),
+            },
+        help="A credit or debit note for a period (PeriodoAsoc) instead "
+        "of an associated voucher.")
+    ar_period_end = fields.Date("Associated Period To",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('type') != 'out',
+            'required': Bool(Eval('ar_period_start')),
+            })
+    ar_activity = fields.Integer("AFIP Activity",
+        states={
+            'readonly': Eval('state') != 'draft',
+            'invisible': Eval('type') != 'out',
+            },
+        help="The issuer's economic activity (FEParamGetActividades Id, "
+        "Actividades); from the configuration when empty.")
     ar_cae = fields.Char("CAE", readonly=True)
     ar_cae_due_date = fields.Date("CAE Due Date", readonly=True)
+    ar_authorization = fields.Selection([
+            (None, ""),
+            ('CAE', "CAE"),
+            ('CAEA', "CAEA"),
+            ], "Authorization", readonly=True,
+        help="CAE: authorized online by AFIP.  CAEA: authorized here with "
+        "the fortnight's CAEA (in the CAE field), informed to AFIP after.")
+    ar_caea_generated = fields.DateTime("Generated with CAEA", readonly=True,
+        states={'invisible': Eval('ar_authorization') != 'CAEA'},
+        help="When the voucher was authorized here (CbteFchHsGen).")
     ar_qr_url = fields.Function(fields.Char("QR Code URL",
             states={'invisible': ~Bool(Eval('ar_cae'))},
             help="The RG 4892 QR code data for the printed invoice."),
@@ -200,6 +249,11 @@ class Invoice(metaclass=PoolMeta):
             if configuration:
                 invoice.ar_set_voucher_data(configuration)
                 to_save.append(invoice)
+        for company, configuration in configurations.items():
+            if configuration:
+                # numbered under the series' lock, the CAEA of their date
+                contingency.authorize(configuration, [i for i in to_save
+                        if i.company.id == company])
         if to_save:
             cls.save(to_save)
         super()._post(invoices)
@@ -207,7 +261,6 @@ class Invoice(metaclass=PoolMeta):
     def ar_set_voucher_data(self, configuration):
         "Fix what AFIP is told, as it is when the invoice is posted"
         pool = Pool()
-        Currency = pool.get('currency.currency')
         Date = pool.get('ir.date')
         if not self.ar_pos:
             self.ar_pos = configuration.ar_pos
@@ -226,7 +279,9 @@ class Invoice(metaclass=PoolMeta):
         if issuer:
             self.ar_voucher_type = str(afip.voucher_type(
                     issuer, self.ar_receiver_condition, kind))
-        if kind != 'invoice' and not self.ar_associated_invoice:
+        period = self.ar_period_start or self.ar_period_end
+        if (kind != 'invoice' and not self.ar_associated_invoice
+                and not period):
             for line in self.lines:
                 origin = getattr(line, 'origin', None)
                 if (origin and origin.__name__ == 'account.invoice.line'
@@ -252,24 +307,37 @@ class Invoice(metaclass=PoolMeta):
             if not self.ar_service_end:
                 self.ar_service_end = date
             if not self.ar_payment_due_date:
-                dates = [l.maturity_date for l in self.lines_to_pay
-                    if l.maturity_date] if self.move else []
-                terms = []
-                if not dates and self.payment_term:
-                    try:
-                        terms = [d for d, _ in self.payment_term.compute(
-                                self.total_amount or 0, self.currency,
-                                date)]
-                    except Exception:
-                        terms = []
-                self.ar_payment_due_date = max(dates or terms or [date])
+                self.ar_payment_due_date = self._ar_payment_due(date)
+        if not self.ar_activity:
+            self.ar_activity = configuration.ar_activity
         if (self.currency != self.company.currency
-                and not self.ar_currency_rate):
-            with Transaction().set_context(date=date):
-                rate = Currency.compute(
-                    self.currency, Decimal(1), self.company.currency,
-                    round=False)
-            self.ar_currency_rate = rate.quantize(Decimal('0.000001'))
+                and not self.ar_currency_rate
+                # AFIP's rate is asked for before sending (rates.py), but
+                # a CAEA voucher is final once posted
+                and (configuration.ar_rate_source != 'afip'
+                    or (self.ar_pos and self.ar_pos.emission_type == 'caea'))):
+            self.ar_currency_rate = self._ar_tryton_rate(date)
+
+    def _ar_tryton_rate(self, date):
+        "Pesos per unit of the invoice currency on date, from Tryton's rates"
+        Currency = Pool().get('currency.currency')
+        with Transaction().set_context(date=date):
+            rate = Currency.compute(
+                self.currency, Decimal(1), self.company.currency, round=False)
+        return rate.quantize(Decimal('0.000001'))
+
+    def _ar_payment_due(self, date):
+        "The last maturity date (FchVtoPago)"
+        dates = [l.maturity_date for l in self.lines_to_pay
+            if l.maturity_date] if self.move else []
+        terms = []
+        if not dates and self.payment_term:
+            try:
+                terms = [d for d, _ in self.payment_term.compute(
+                        self.total_amount or 0, self.currency, date)]
+            except Exception:
+                terms = []
+        return max(dates or terms or [date])
 
     @classmethod
     def post(cls, invoices):
@@ -286,7 +354,7 @@ class Invoice(metaclass=PoolMeta):
             if (submission
                     and submission.configuration.service == SERVICE
                     and (submission.registered or submission.exchange
-                        or submission.needs_query)):
+                        or submission.needs_query or invoice.ar_cae)):
                 raise VoucherCancelError(gettext(
                         'account_einvoice_ar.msg_cancel_reported',
                         invoice=invoice.rec_name))
@@ -311,6 +379,7 @@ class Invoice(metaclass=PoolMeta):
         if not by_configuration:
             return
         transaction = Transaction()
+        user = transaction.user
         for configuration, ids in by_configuration.items():
             with without_check_access():
                 submissions = Submission.search([
@@ -320,16 +389,23 @@ class Invoice(metaclass=PoolMeta):
             if not submissions:
                 continue
             transaction.commit()
+            submission_ids = [s.id for s in submissions]
             with transaction.set_user(0), without_check_access(), \
                     transaction.set_context(
                         ar_einvoice_timeout=configuration.ar_post_timeout
-                        or 5.0):
+                        or 5.0, ar_posting_user=user):
                 try:
-                    Processor(configuration, ids=[
-                            s.id for s in submissions]).run()
+                    Processor(configuration, ids=submission_ids).run()
                 except Exception:
                     # Never lose the posting: the scheduler takes over.
                     logger.exception("authorize on post failed")
+                    transaction.rollback()
+                try:
+                    # AFIP surely did not take them: the CAEA of the
+                    # contingency point of sale
+                    contingency.fall_back(configuration, submission_ids)
+                except Exception:
+                    logger.exception("CAEA contingency failed")
                     transaction.rollback()
 
     @classmethod
@@ -338,4 +414,12 @@ class Invoice(metaclass=PoolMeta):
         for name in AR_POSTED | {'ar_voucher_type', 'ar_document_type',
                 'ar_document_number'}:
             default.setdefault(name, None)
+        default.setdefault('ar_optionals', cls._ar_copy_optionals)
         return super().copy(invoices, default=default)
+
+    @classmethod
+    def _ar_copy_optionals(cls, data):
+        "The optional fields given by hand (the FCE ones follow posting)"
+        Optional = Pool().get('account.einvoice.ar.invoice.optional')
+        return [o.id for o in Optional.browse(data.get('ar_optionals') or [])
+            if not o.automatic]

@@ -10,6 +10,7 @@ from trytond.i18n import gettext
 from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
 from trytond.modules.account_einvoice import rows
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
@@ -33,6 +34,23 @@ class PointOfSale(DeactivableMixin, ModelSQL, ModelView):
         help="CAE: each voucher is authorized online.  CAEA: vouchers are "
         "authorized here with the fortnight's CAEA and informed to AFIP "
         "afterwards.")
+    contingency_pos = fields.Many2One('account.einvoice.ar.pos',
+        "Contingency Point of Sale",
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ('emission_type', '=', 'caea'),
+            ('id', '!=', Eval('id', -1)),
+            ],
+        states={'invisible': Eval('emission_type') != 'cae'},
+        help="With authorize on post: where an invoice goes, authorized with "
+        "the CAEA, when AFIP surely did not take its CAE request.")
+    afip_listed = fields.Boolean("Listed by AFIP", readonly=True,
+        help="AFIP listed it at the last synchronisation of its tables "
+        "(FEParamGetPtosVenta).")
+    blocked = fields.Boolean("Blocked", readonly=True,
+        help="AFIP blocked it: no voucher can be authorized on it.")
+    closed_on = fields.Date("Closed On", readonly=True,
+        help="The day AFIP closed it (FchBaja).")
     series = fields.One2Many(
         'account.einvoice.ar.series', 'pos', "Series", readonly=True)
 
@@ -53,6 +71,14 @@ class PointOfSale(DeactivableMixin, ModelSQL, ModelView):
     @classmethod
     def default_emission_type(cls):
         return 'cae'
+
+    @classmethod
+    def default_afip_listed(cls):
+        return False
+
+    @classmethod
+    def default_blocked(cls):
+        return False
 
     def get_rec_name(self, name):
         label = f'{self.number:05d}'

@@ -21,6 +21,10 @@ A detail refused with 10016 only (not the next number: someone else used
 it, or a detail before it in the same request was refused) is answered
 ``not_found``: it stays pending and is numbered again, after resynchronising
 the series, at the next claim.
+
+Vouchers authorized here with a CAEA (``ar_authorization``) have their own
+batches and are informed with ``FECAEARegInformativo``, never numbered
+again (:mod:`.caea_inform`); their deadline is the CAEA's FchTopeInf.
 """
 import datetime as dt
 import logging
@@ -34,7 +38,7 @@ from trytond.modules.account_einvoice.service import EinvoiceService, Request
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from . import afip, answers, checks, printed, ticket
+from . import afip, answers, caea, caea_inform, checks, printed, rates, ticket
 from .afip import E, wsfe_tag
 from .voucher import Voucher
 
@@ -67,6 +71,8 @@ def wsfe_url(configuration, operation):
 class WSFEService(EinvoiceService):
     name = "AFIP WSFEv1"
     batch_limit = 250
+    #: CAEA vouchers must be informed by the CAEA's FchTopeInf
+    deadline_notice = 2 * 24 * 3600
     #: inside the claiming transaction: no login (see ticket.get)
     claiming = False
 
@@ -194,6 +200,7 @@ class WSFEService(EinvoiceService):
         return (
             invoice.ar_pos.number if invoice.ar_pos else 0,
             int(invoice.ar_voucher_type or 0),
+            invoice.ar_authorization == 'CAEA',
             bool(submission.needs_query))
 
     def reschedule_operation(self, submission):
@@ -208,20 +215,28 @@ class WSFEService(EinvoiceService):
             self._fetch_limit()
         except ServiceFailure as failure:
             logger.info("no AFIP ticket before the claim: %s", failure)
-        refused = {}
+        # AFIP's exchange rates, while nothing is written yet; an invoice
+        # AFIP gives none for waits (Postpone)
+        refused = rates.fetch_rates(self, submissions)
         today = ticket.server_now(self.configuration).replace(
             tzinfo=dt.timezone.utc).astimezone(afip.AR_TZ).date()
         last_dates = {}
         for submission in submissions:
+            if submission.id in refused:
+                continue
             invoice = submission.invoice
-            message = (checks.check_invoice(invoice, self.cuit)
-                or checks.check_date(invoice, today, last_dates))
+            # a CAEA voucher is dated when it was authorized here
+            message = checks.check_invoice(invoice, self.cuit) or (
+                None if caea_inform.is_caea(submission)
+                else checks.check_date(invoice, today, last_dates))
             if message:
                 refused[submission.id] = message
         return refused
 
     # -- numbering -------------------------------------------------------
     def prepare(self, submissions):
+        if caea_inform.is_caea(submissions[0]):
+            return caea_inform.prepare(self, submissions)
         pool = Pool()
         Series = pool.get('account.einvoice.ar.series')
         Chain = pool.get('account.einvoice.chain')
@@ -294,6 +309,8 @@ class WSFEService(EinvoiceService):
             raise ServiceFailure('configuration', gettext(
                     'account_einvoice_ar.msg_operation_unsupported',
                     operation=operation))
+        if caea_inform.is_caea(submissions[0]):
+            return caea_inform.build_request(self, submissions)
         submissions = sorted(
             submissions, key=lambda s: s.invoice.ar_voucher_number)
         first = submissions[0].invoice
@@ -326,18 +343,35 @@ class WSFEService(EinvoiceService):
             E.CbteNro(str(invoice.ar_voucher_number or 0)),
             E.PtoVta(str(invoice.ar_pos.number)))
         body = E.FECompConsultar(self.auth(), request)
+        context = {
+            'submission': submission.id,
+            'expected': voucher.fields(),
+            }
+        if caea_inform.is_caea(submission):
+            context.update(caea_inform.query_context(submission))
         return self._request('FECompConsultar', body,
-            {submission.id: request}, {
-                'submission': submission.id,
-                'expected': voucher.fields(),
-                })
+            {submission.id: request}, context)
 
     # -- answers ---------------------------------------------------------
     def parse_response(self, request, response):
+        if request.operation == 'FECAEARegInformativo':
+            return caea_inform.outcomes(request, response.body)
         return answers.solicitar_outcomes(request, response.body)
 
     def parse_query(self, request, response):
+        if 'caea' in request.context:
+            return caea_inform.consultar_outcomes(request, response.body)
         return answers.consultar_outcomes(request, response.body)
+
+    def deadline(self, invoice):
+        "CAEA vouchers: informed by the CAEA's report deadline"
+        if invoice.ar_authorization != 'CAEA' or not invoice.ar_cae:
+            return None
+        Caea = Pool().get('account.einvoice.ar.caea')
+        record = Caea.of_code(self.configuration, invoice.ar_cae)
+        if record and record.report_deadline:
+            return caea.end_of_day(record.report_deadline)
+        return None
 
     def classify_fault(self, code, message):
         if 'unable to read request' in (message or ''):

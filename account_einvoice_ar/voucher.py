@@ -2,6 +2,7 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 """The FECAEDetRequest of one invoice: what WSFEv1 is told about it."""
+import re
 from collections import defaultdict
 from decimal import Decimal
 
@@ -105,6 +106,9 @@ class Voucher:
                 invoice.ar_service_start or invoice.invoice_date,
                 invoice.ar_service_end or invoice.invoice_date,
                 due)
+        if self.type in afip.FCE_INVOICES:
+            # FCE MiPyME: FchVtoPago whatever the concept
+            return None, None, invoice.ar_payment_due_date
         return None, None, None
 
     def fields(self):
@@ -148,6 +152,29 @@ class Voucher:
             'CbteFch': afip.afip_date(original.invoice_date),
             }
 
+    def optionals(self):
+        "[(Id, Valor)] of Opcionales"
+        return [(o.code, o.value) for o in self.invoice.ar_optionals]
+
+    def buyers(self):
+        "[(DocTipo, DocNro, Porcentaje)] of Compradores"
+        return [(b.document_type, re.sub(r'\D', '', b.document_number or '')
+                or '0', afip.amount(b.percentage))
+            for b in self.invoice.ar_buyers]
+
+    def period(self):
+        "(FchDesde, FchHasta) of PeriodoAsoc, or None"
+        invoice = self.invoice
+        if invoice.ar_period_start or invoice.ar_period_end:
+            return (afip.afip_date(invoice.ar_period_start),
+                afip.afip_date(invoice.ar_period_end))
+        return None
+
+    def activities(self):
+        "[Id] of Actividades"
+        activity = self.invoice.ar_activity
+        return [str(activity)] if activity else []
+
     def element(self):
         values = self.fields()
         detail = E.FECAEDetRequest()
@@ -176,4 +203,28 @@ class Voucher:
                             E.BaseImp(afip.amount(base)),
                             E.Importe(afip.amount(value)))
                         for code, (base, value) in self.ivas]))
+        optionals = self.optionals()
+        if optionals:
+            detail.append(E.Opcionales(*[
+                        E.Opcional(E.Id(code), E.Valor(value))
+                        for code, value in optionals]))
+        buyers = self.buyers()
+        if buyers:
+            detail.append(E.Compradores(*[
+                        E.Comprador(E.DocTipo(doc_type),
+                            E.DocNro(doc_number), E.Porcentaje(percentage))
+                        for doc_type, doc_number, percentage in buyers]))
+        period = self.period()
+        if period:
+            start, end = period
+            period_element = E.PeriodoAsoc()
+            if start:
+                period_element.append(E.FchDesde(start))
+            if end:
+                period_element.append(E.FchHasta(end))
+            detail.append(period_element)
+        activities = self.activities()
+        if activities:
+            detail.append(E.Actividades(*[
+                        E.Actividad(E.Id(code)) for code in activities]))
         return detail

@@ -40,8 +40,10 @@ def today(days=0):
 
 
 def make_tra(service='wsfe', generation=-300, expiration=600,
-        naive=False):
-    now = datetime.datetime.now(AR_TZ).replace(microsecond=0)
+        naive=False, offset=0):
+    "A TRA; ``offset``: seconds added to the real time (a moved clock)"
+    now = (datetime.datetime.now(AR_TZ) + datetime.timedelta(
+            seconds=offset)).replace(microsecond=0)
 
     def fmt(delta):
         value = now + datetime.timedelta(seconds=delta)
@@ -152,6 +154,22 @@ class AfipTestCase(unittest.TestCase):
         self.assertEqual(cm.exception.code, 'ns1:' + code)
         return cm.exception
 
+    def travel(self, when):
+        """Move the clocks of both AFIP services to ``when`` (an aware
+        datetime) and log in again at that time; return the new Auth"""
+        offset = when.timestamp() - time.time()
+        for service in SERVICES:
+            self.sb.set_option(service, 'clock_offset_seconds', offset)
+        self.sb.set_option('afip_wsaa', 'expire_tickets', '*')
+        return self.login(tra=make_tra(offset=offset))
+
+    def inform(self, auth, dets, tipo=1, pto=PTO):
+        "FECAEARegInformativo of FECAEADetRequest dicts"
+        return self.wsfe.FECAEARegInformativo(Auth=auth, FeCAEARegInfReq={
+                'FeCabReq': {'CantReg': len(dets), 'PtoVta': pto,
+                    'CbteTipo': tipo},
+                'FeDetReq': {'FECAEADetRequest': dets}})
+
     def solicitar(self, auth, dets, tipo=1, pto=PTO, cant=None):
         return self.wsfe.FECAESolicitar(Auth=auth, FeCAEReq={
                 'FeCabReq': {'CantReg': len(dets) if cant is None else cant,
@@ -168,4 +186,8 @@ class AfipTestCase(unittest.TestCase):
         return [o.Code for o in det.Observaciones.Obs]
 
     def dets(self, result):
-        return result.FeDetResp.FECAEDetResponse
+        "FECAEDetResponse (or FECAEADetResponse) list"
+        resp = result.FeDetResp
+        if 'FECAEADetResponse' in resp:
+            return resp.FECAEADetResponse
+        return resp.FECAEDetResponse

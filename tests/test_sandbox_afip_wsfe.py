@@ -10,11 +10,15 @@ import unittest
 import requests
 from lxml import etree
 
-from tests.sandbox.afip import voucher_key
+from tests.sandbox.afip import AR_TZ, voucher_key
+from tests.sandbox.afip_wsfe_tables import MSG
 from tests.sandbox.core import SOAP11_NS
 from tests.sandbox.server import FAULT_KINDS
 from tests.sandbox_afip_case import (
     BAD_CUIT, CUSTOMER, FEV1, PTO, AfipTestCase, invoice, today)
+
+#: a valid CBU (both check digits)
+CBU = '2850590940090418135201'
 
 
 class WSFETest(AfipTestCase):
@@ -312,6 +316,351 @@ class WSFETest(AfipTestCase):
         self.assertEqual(self.sb.count('afip_wsfe', 'FECAESolicitar',
                 voucher_key(self.cuit, PTO, 1, nro + 1),
                 field='authorized'), 1)
+
+    # -- CAEA (contingency) --
+    def fortnight(self):
+        "(first day, last day) of the first fortnight in two months"
+        first = datetime.datetime.now(AR_TZ).date().replace(day=1)
+        month = first.month + 1
+        first = first.replace(year=first.year + month // 12,
+            month=month % 12 + 1)
+        return first, first.replace(day=15)
+
+    def at(self, date):
+        return self.travel(datetime.datetime.combine(date,
+                datetime.time(12), AR_TZ))
+
+    def caea_request(self, auth, periodo, orden=1, operation='Solicitar'):
+        return getattr(self.wsfe, 'FECAEA' + operation)(Auth=auth,
+            Periodo=int(periodo), Orden=orden)
+
+    def caea_invoice(self, nro, caea, date, **values):
+        return invoice(nro, CbteFch=date.strftime('%Y%m%d'), CAEA=caea,
+            CbteFchHsGen=date.strftime('%Y%m%d') + '093000', **values)
+
+    def test_caea_request_and_query(self):
+        desde, hasta = self.fortnight()
+        periodo = desde.strftime('%Y%m')
+        auth = self.at(desde - datetime.timedelta(days=6))
+        result = self.caea_request(auth, periodo)
+        self.assertIsNone(result.ResultGet)
+        self.assertEqual([(e.Code, e.Msg) for e in result.Errors.Err],
+            [(15007, MSG[15007])])
+        self.assertIn('fuera del plazo de solicitud', MSG[15007])
+        self.assertEqual(self.caea_request(auth, periodo,
+                operation='Consultar').Errors.Err[0].Code, 602)
+        self.assertEqual(self.caea_request(auth, periodo, 3).Errors.Err[
+                0].Code, 15006)
+
+        auth = self.at(desde - datetime.timedelta(days=5))
+        got = self.caea_request(auth, periodo).ResultGet
+        self.assertRegex(got.CAEA, r'^\d{14}$')
+        tope = hasta + datetime.timedelta(days=8)
+        self.assertEqual((got.Periodo, got.Orden, got.FchVigDesde,
+                got.FchVigHasta, got.FchTopeInf), (int(periodo), 1,
+                desde.strftime('%Y%m%d'), hasta.strftime('%Y%m%d'),
+                tope.strftime('%Y%m%d')))
+        # the fortnight of the previous month has ended; the second one of
+        # the previous month is in progress
+        previous = desde - datetime.timedelta(days=1)
+        self.assertEqual(self.caea_request(auth, previous.strftime(
+                    '%Y%m'), 1).Errors.Err[0].Code, 15007)
+        other = self.caea_request(auth, previous.strftime('%Y%m'),
+            2).ResultGet
+        self.assertEqual(other.FchVigHasta, previous.strftime('%Y%m%d'))
+        self.assertNotEqual(other.CAEA, got.CAEA)
+
+        # a second request: 15008, then FECAEAConsultar gives it
+        auth = self.at(hasta)
+        result = self.caea_request(auth, periodo)
+        self.assertEqual([(e.Code, e.Msg) for e in result.Errors.Err],
+            [(15008, 'Ya existe un CAEA otorgado para el periodo y orden; '
+                'consultar con FECAEAConsultar')])
+        again = self.caea_request(auth, periodo, operation='Consultar')
+        self.assertIsNone(again.Errors)
+        self.assertEqual((again.ResultGet.CAEA, again.ResultGet.FchProceso),
+            (got.CAEA, got.FchProceso))
+        key = 'caea:%d:%s:1' % (self.cuit, periodo)
+        self.assertEqual(self.sb.count('afip_wsfe', 'FECAEASolicitar', key),
+            3)
+        self.assertEqual(self.sb.count('afip_wsfe', 'FECAEASolicitar', key,
+                field='granted'), 1)
+        caeas = self.sb.state('afip_wsfe')['caeas']
+        self.assertEqual(caeas[got.CAEA]['periodo'], int(periodo))
+        self.assertEqual(len(caeas), 2)
+
+    def test_caea_inform(self):
+        self.sb.set_option('afip_wsfe', 'puntos_venta', [1, 2,
+                {'nro': PTO, 'emision_tipo': 'CAEA'}])
+        desde, hasta = self.fortnight()
+        auth = self.at(desde - datetime.timedelta(days=2))
+        caea = self.caea_request(auth, desde.strftime('%Y%m')).ResultGet.CAEA
+        day = desde + datetime.timedelta(days=1)
+        auth = self.at(day)
+        fch = day.strftime('%Y%m%d')
+        self.assertEqual(self.dets(self.solicitar(auth, [invoice(1,
+                            CbteFch=fch)]))[0].Resultado, 'A')
+        # number 2 generated with the CAEA and informed
+        result = self.inform(auth, [self.caea_invoice(2, caea, day)])
+        self.assertEqual(result.FeCabResp.Resultado, 'A')
+        det, = self.dets(result)
+        self.assertEqual((det.Resultado, det.CAEA, det.CbteDesde,
+                det.Observaciones), ('A', caea, 2, None))
+        res = self.wsfe.FECompConsultar(Auth=auth, FeCompConsReq={
+                'CbteTipo': 1, 'CbteNro': 2, 'PtoVta': PTO}).ResultGet
+        self.assertEqual((res.EmisionTipo, res.CodAutorizacion, res.FchVto,
+                res.ImpTotal), ('CAEA', caea, hasta.strftime('%Y%m%d'),
+                121.0))
+        key = voucher_key(self.cuit, PTO, 1, 2)
+        self.assertEqual(self.sb.count('afip_wsfe', 'FECAEARegInformativo',
+                key, field='authorized'), 1)
+        state = self.sb.state('afip_wsfe')
+        self.assertEqual((state['informed'], state['caes'][key]),
+            ({key: 1}, 1))
+        self.assertEqual(state['caeas'][caea]['informed'], [key])
+        self.assertEqual(state['series']['%d:%d:1' % (self.cuit, PTO)][
+                'vouchers']['2']['cbte_fch_hs_gen'], fch + '093000')
+        # the series counter is shared with CAE
+        self.assertEqual(self.last(auth), 2)
+        self.assertEqual(self.dets(self.solicitar(auth, [invoice(3,
+                            CbteFch=fch)]))[0].Resultado, 'A')
+
+        after = hasta + datetime.timedelta(days=1)
+        for label, dets, pto, codes in [
+                ('unknown CAEA', [self.caea_invoice(4, '31234567890123',
+                            day)], PTO, [1501]),
+                ('outside the fortnight', [self.caea_invoice(4, caea,
+                            after)], PTO, [1502]),
+                ('not the next number', [self.caea_invoice(5, caea, day)],
+                    PTO, [10016]),
+                ('CAE point of sale', [self.caea_invoice(1, caea, day)], 2,
+                    [1503]),
+                ('voucher checks', [self.caea_invoice(4, caea, day,
+                            ImpTotal=122.0)], PTO, [10048]),
+                ]:
+            with self.subTest(label):
+                result = self.inform(auth, dets, pto=pto)
+                self.assertEqual(result.FeCabResp.Resultado, 'R')
+                det, = self.dets(result)
+                self.assertEqual(self.obs_codes(det), codes)
+                self.assertEqual(det.CAEA, dets[0]['CAEA'])
+        self.assertEqual(self.last(auth), 3)
+        # a batch: the second one is not the next number
+        result = self.inform(auth, [self.caea_invoice(4, caea, day),
+                self.caea_invoice(6, caea, day)])
+        self.assertEqual(result.FeCabResp.Resultado, 'P')
+        self.assertEqual(self.sb.count('afip_wsfe', 'FECAEARegInformativo',
+                voucher_key(self.cuit, PTO, 1, 6), field='rejected'), 1)
+
+        # informed after FchTopeInf: accepted with an observation
+        auth = self.at(hasta + datetime.timedelta(days=9))
+        det, = self.dets(self.inform(auth, [self.caea_invoice(5, caea,
+                        hasta)]))
+        self.assertEqual(det.Resultado, 'A')
+        self.assertEqual([(o.Code, o.Msg) for o in det.Observaciones.Obs],
+            [(1504, MSG[1504])])
+        self.assertEqual(self.sb.state('afip_wsfe')['caeas'][caea][
+                'informed'], [key, voucher_key(self.cuit, PTO, 1, 4),
+                voucher_key(self.cuit, PTO, 1, 5)])
+
+    def test_caea_without_movement(self):
+        self.sb.set_option('afip_wsfe', 'puntos_venta', [
+                {'nro': PTO, 'emision_tipo': 'CAEA'},
+                {'nro': 4, 'emision_tipo': 'CAEA'}])
+        desde, hasta = self.fortnight()
+        auth = self.at(desde)
+        caea = self.caea_request(auth, desde.strftime('%Y%m')).ResultGet.CAEA
+        self.assertEqual(self.dets(self.inform(auth, [self.caea_invoice(1,
+                            caea, desde)]))[0].Resultado, 'A')
+
+        def informar(pto, code=caea):
+            return self.wsfe.FECAEASinMovimientoInformar(Auth=auth,
+                PtoVta=pto, CAEA=code)
+
+        def consultar(pto, code=caea):
+            return self.wsfe.FECAEASinMovimientoConsultar(Auth=auth,
+                CAEA=code, PtoVta=pto)
+
+        def codes(result):
+            return (result.Resultado, [e.Code for e in result.Errors.Err]
+                if result.Errors else [])
+        self.assertEqual(codes(informar(4)), ('R', [1507]))
+        auth = self.at(hasta + datetime.timedelta(days=1))
+        self.assertEqual(codes(informar(4, '31234567890123')), ('R', [1501]))
+        self.assertEqual(codes(informar(PTO)), ('R', [1505]))
+        self.assertEqual(consultar(4).Errors.Err[0].Code, 602)
+        result = informar(4)
+        self.assertEqual((result.CAEA, result.PtoVta, codes(result)),
+            (caea, 4, ('A', [])))
+        self.assertRegex(result.FchProceso, r'^\d{14}$')
+        self.assertEqual(codes(informar(4)), ('R', [1506]))
+        found = consultar(4).ResultGet.FECAEASinMov
+        self.assertEqual([(f.CAEA, f.PtoVta, f.FchProceso) for f in found],
+            [(caea, 4, result.FchProceso)])
+        self.assertEqual(len(consultar(0, '').ResultGet.FECAEASinMov), 1)
+        self.assertEqual(consultar(PTO).Errors.Err[0].Code, 602)
+        key = 'sinmov:%d:4:%s' % (self.cuit, caea)
+        self.assertEqual(self.sb.count('afip_wsfe',
+                'FECAEASinMovimientoInformar', key), 3)
+        self.assertEqual(self.sb.count('afip_wsfe',
+                'FECAEASinMovimientoInformar', key, field='accepted'), 1)
+        self.assertEqual(self.sb.state('afip_wsfe')['sin_movimiento'],
+            {key: result.FchProceso})
+
+    # -- parameter tables, optional fields, FCE --
+    def test_points_of_sale_activities_optionals(self):
+        pos = self.wsfe.FEParamGetPtosVenta(Auth=self.auth).ResultGet
+        self.assertEqual([(p.Nro, p.EmisionTipo) for p in pos.PtoVenta],
+            [(1, 'CAE'), (2, 'CAE'), (3, 'CAE')])
+        self.sb.set_option('afip_wsfe', 'puntos_venta', [3, {'nro': 4,
+                    'emision_tipo': 'CAEA', 'bloqueado': 'S',
+                    'fch_baja': '20250101'}])
+        pos = self.wsfe.FEParamGetPtosVenta(Auth=self.auth).ResultGet
+        self.assertEqual([(p.Nro, p.EmisionTipo, p.Bloqueado, p.FchBaja)
+                for p in pos.PtoVenta], [(3, 'CAE', 'N', 'NULL'),
+                (4, 'CAEA', 'S', '20250101')])
+        acts = self.wsfe.FEParamGetActividades(Auth=self.auth).ResultGet
+        self.assertEqual([(a.Id, a.Orden, a.Desc)
+                for a in acts.ActividadesTipo], [(620100, 1,
+                    'Servicios de consultores en informática')])
+        self.sb.set_option('afip_wsfe', 'actividades', [[620100, 1, 'A'],
+                [631100, 2, 'B']])
+        acts = self.wsfe.FEParamGetActividades(Auth=self.auth).ResultGet
+        self.assertEqual([a.Id for a in acts.ActividadesTipo],
+            [620100, 631100])
+        opcionales = {o.Id: o.Desc for o in self.wsfe.FEParamGetTiposOpcional(
+                Auth=self.auth).ResultGet.OpcionalTipo}
+        self.assertEqual((opcionales['2101'], opcionales['2102'],
+                opcionales['22'], opcionales['23'], opcionales['27']),
+            ('CBU del Emisor', 'Alias del Emisor', 'Anulación',
+                'Referencia Comercial', 'Transferencia'))
+
+    def test_request_fields(self):
+        two = {'Comprador': [
+                {'DocTipo': 80, 'DocNro': int(CUSTOMER), 'Porcentaje': 60},
+                {'DocTipo': 80, 'DocNro': self.cuit, 'Porcentaje': 40}]}
+        fields = {'Opcionales': {'Opcional': [{'Id': '23',
+                        'Valor': 'OC-1234'}]},
+            'Compradores': two, 'Actividades': {'Actividad': [
+                    {'Id': 620100}]}}
+        for label, values, codes in [
+                ('opcional', {'Opcionales': {'Opcional': [{'Id': '999',
+                                'Valor': 'x'}]}}, [10151]),
+                ('porcentaje', {'Compradores': {'Comprador': [dict(
+                                two['Comprador'][0], Porcentaje=90)]}},
+                    [10152]),
+                ('comprador', {'Compradores': {'Comprador': [dict(
+                                two['Comprador'][0], Porcentaje=100,
+                                DocNro=int(BAD_CUIT))]}}, [10015]),
+                ('actividad', {'Actividades': {'Actividad': [
+                                {'Id': 999999}]}}, [10155]),
+                ]:
+            with self.subTest(label):
+                det, = self.dets(self.solicitar(self.auth, [invoice(1,
+                                **values)]))
+                self.assertEqual(self.obs_codes(det), codes)
+        det, = self.dets(self.solicitar(self.auth, [invoice(1, **fields)]))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
+        res = self.wsfe.FECompConsultar(Auth=self.auth, FeCompConsReq={
+                'CbteTipo': 1, 'CbteNro': 1, 'PtoVta': PTO}).ResultGet
+        self.assertEqual([c.Porcentaje for c in res.Compradores.Comprador],
+            [60.0, 40.0])
+        self.assertEqual(res.Opcionales.Opcional[0].Valor, 'OC-1234')
+        self.assertEqual(res.Actividades.Actividad[0].Id, 620100)
+
+        # credit notes for a period
+        asoc = {'CbteAsoc': [{'Tipo': 1, 'PtoVta': PTO, 'Nro': 1,
+                    'Cuit': str(self.cuit), 'CbteFch': today()}]}
+        for label, periodo, extra, codes in [
+                ('desde > hasta', (-1, -2), {}, [10153]),
+                ('hasta > CbteFch', (-2, 1), {}, [10153]),
+                ('bad date', ('2024', -1), {}, [10153]),
+                ('with CbtesAsoc', (-2, -1), {'CbtesAsoc': asoc}, [10154]),
+                ]:
+            with self.subTest(label):
+                periodo = {'FchDesde': periodo[0] if isinstance(
+                        periodo[0], str) else today(periodo[0]),
+                    'FchHasta': today(periodo[1])}
+                det, = self.dets(self.solicitar(self.auth, [invoice(1,
+                                PeriodoAsoc=periodo, **extra)], tipo=3))
+                self.assertEqual(self.obs_codes(det), codes)
+        det, = self.dets(self.solicitar(self.auth, [invoice(1, PeriodoAsoc={
+                            'FchDesde': today(-30), 'FchHasta': today()})],
+                tipo=3))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
+        res = self.wsfe.FECompConsultar(Auth=self.auth, FeCompConsReq={
+                'CbteTipo': 3, 'CbteNro': 1, 'PtoVta': PTO}).ResultGet
+        self.assertEqual(res.PeriodoAsoc.FchDesde, today(-30))
+
+    def test_fce(self):
+        self.sb.set_option('afip_wsfe', 'fce_receivers', [CUSTOMER])
+        big = {'ImpTotal': 4840000.0, 'ImpNeto': 4000000.0,
+            'ImpIVA': 840000.0, 'Iva': {'AlicIva': [{'Id': 5,
+                        'BaseImp': 4000000.0, 'Importe': 840000.0}]}}
+
+        def fce(nro, opcionales=(('2101', CBU), ('27', 'SCA')), **values):
+            det = dict(big, FchVtoPago=today(30), Opcionales={'Opcional': [
+                        {'Id': i, 'Valor': v} for i, v in opcionales]})
+            det.update(values)
+            return invoice(nro, **det)
+        for label, det, codes in [
+                ('FchVtoPago', fce(1, FchVtoPago=None), [10160]),
+                ('no CBU', fce(1, [('27', 'SCA')]), [10161]),
+                ('bad CBU', fce(1, [('2101', CBU[:-1] + '0'),
+                            ('27', 'ADC')]), [10161]),
+                ('bad alias', fce(1, [('2102', 'mi alias'),
+                            ('27', 'ADC')]), [10161]),
+                ('no transfer', fce(1, [('2101', CBU)]), [10162]),
+                ('bad transfer', fce(1, [('2101', CBU), ('27', 'XXX')]),
+                    [10162]),
+                ('below the threshold', fce(1, ImpTotal=121.0, ImpNeto=100.0,
+                        ImpIVA=21.0, Iva=invoice(1)['Iva']), [10164]),
+                ('unknown Opcional', fce(1, [('2101', CBU), ('27', 'SCA'),
+                            ('2199', 'x')]), [10151]),
+                ]:
+            with self.subTest(label):
+                det, = self.dets(self.solicitar(self.auth, [det], tipo=201))
+                self.assertEqual(self.obs_codes(det), codes)
+        det, = self.dets(self.solicitar(self.auth, [fce(1)], tipo=201))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
+        res = self.wsfe.FECompConsultar(Auth=self.auth, FeCompConsReq={
+                'CbteTipo': 201, 'CbteNro': 1, 'PtoVta': PTO}).ResultGet
+        self.assertEqual({o.Id: o.Valor for o in res.Opcionales.Opcional},
+            {'2101': CBU, '27': 'SCA'})
+        det, = self.dets(self.solicitar(self.auth, [fce(2, [
+                            ('2102', 'mi.alias-01'), ('27', 'ADC')])],
+                tipo=201))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
+        # a common invoice to an obliged receiver at the threshold
+        det, = self.dets(self.solicitar(self.auth, [invoice(1, **big)]))
+        self.assertEqual(self.obs_codes(det), [10165])
+        det, = self.dets(self.solicitar(self.auth, [invoice(1)]))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
+        # a receiver not obliged
+        self.sb.set_option('afip_wsfe', 'fce_receivers', [])
+        det, = self.dets(self.solicitar(self.auth, [fce(3)], tipo=201))
+        self.assertEqual(self.obs_codes(det), [10164])
+
+        # notes: Opcional 22 and the original's Cuit and CbteFch
+        asoc = {'Tipo': 201, 'PtoVta': PTO, 'Nro': 1, 'Cuit': str(self.cuit),
+            'CbteFch': today()}
+
+        def note(opcionales, asoc=asoc):
+            return invoice(1, Opcionales={'Opcional': [{'Id': i, 'Valor': v}
+                        for i, v in opcionales]} if opcionales else None,
+                CbtesAsoc={'CbteAsoc': [asoc]})
+        for label, det, codes in [
+                ('no 22', note([]), [10163]),
+                ('bad 22', note([('22', 'X')]), [10163]),
+                ('no Cuit', note([('22', 'N')], dict(asoc, Cuit=None)),
+                    [10166]),
+                ]:
+            with self.subTest(label):
+                det, = self.dets(self.solicitar(self.auth, [det], tipo=203))
+                self.assertEqual(self.obs_codes(det), codes)
+        det, = self.dets(self.solicitar(self.auth, [note([('22', 'S')])],
+                tipo=203))
+        self.assertEqual(det.Resultado, 'A', self.obs_codes(det))
 
 
 if __name__ == '__main__':

@@ -13,8 +13,14 @@ Operations: ``FEDummy`` (no authentication), ``FECompTotXRequest``,
 ``FEParamGetTiposMonedas``, ``FEParamGetCotizacion``, ``FEParamGetPtosVenta``,
 ``FEParamGetCondicionIvaReceptor`` (``ClaseCmp`` filter),
 ``FEParamGetTiposConcepto``, ``FEParamGetTiposTributos``,
-``FEParamGetTiposOpcional``, ``FEParamGetTiposPaises``.  The CAEA
-operations answer a ``soap:Server`` fault (not implemented).
+``FEParamGetTiposOpcional`` (with 2101 CBU, 2102 Alias, 22 Anulación, 23
+Referencia Comercial), ``FEParamGetTiposPaises``, ``FEParamGetActividades``
+(option ``actividades``), and the CAEA operations ``FECAEASolicitar``,
+``FECAEAConsultar``, ``FECAEARegInformativo``,
+``FECAEASinMovimientoInformar``, ``FECAEASinMovimientoConsultar`` (below).
+``FEParamGetPtosVenta`` lists option ``puntos_venta``: an int is a CAE point
+of sale, a dict ``{'nro': 4, 'emision_tipo': 'CAEA', 'bloqueado': 'N',
+'fch_baja': None}`` gives its ``EmisionTipo`` (CAE or CAEA).
 
 Authentication (every other call): ``Auth{Token, Sign, Cuit}`` must be a
 ticket issued by ``afip_wsaa`` for service ``wsfe``, else the normal
@@ -59,6 +65,26 @@ applicable code of:
 10040 credit/debit note (2, 3, 7, 8, 12, 13, 52, 53, 202, 203, 207, 208,
       212, 213) without CbtesAsoc (or PeriodoAsoc)
 10041 CbteAsoc of the same CUIT that was never authorized
+10151 Opcional Id not in FEParamGetTiposOpcional
+10152 sum of Compradores Porcentaje != 100 (0.01)
+10015 a Comprador with DocTipo 80/86 and an invalid (or unregistered) CUIT
+10153 PeriodoAsoc with an invalid date, FchDesde > FchHasta, or FchHasta >
+      CbteFch
+10154 PeriodoAsoc and CbtesAsoc together
+10155 Actividad Id not among option ``actividades``
+10160 FCE invoice (201, 206, 211) without a valid FchVtoPago (any Concepto)
+10161 FCE invoice without Opcional 2101 (CBU: 22 digits, both check
+      digits valid) nor 2102 (alias: 6-20 of letters, digits, '.', '-'),
+      or with an invalid CBU / alias
+10162 FCE invoice without Opcional 27 (transfer system) 'SCA' or 'ADC'
+10164 FCE invoice to a receiver not obliged (DocTipo 80 and DocNro in
+      option ``fce_receivers``) or ImpTotal x MonCotiz below option
+      ``fce_threshold``
+10163 FCE note (202, 203, 207, 208, 212, 213) without Opcional 22 'S'/'N'
+10166 FCE note without CbtesAsoc, or a CbteAsoc without Cuit or a valid
+      CbteFch
+10165 common invoice (1, 6, 11) to an obliged receiver at or above the
+      threshold (an FCE is due)
 ===== =======================================================================
 
 (10013, 10015, 10016, 10048, 10242, 10246 are AFIP's; the other numbers
@@ -69,11 +95,45 @@ optionally the observation of option ``observation`` (``{'code': 10217,
 'msg': '...'}``).  ``FeCabResp.Resultado``: A, R or P (partial).
 
 FECompConsultar answers the stored voucher (``ResultGet``, request fields +
-Resultado, CodAutorizacion, EmisionTipo CAE, FchVto, FchProceso) or Err 602.
+Resultado, CodAutorizacion, EmisionTipo, FchVto, FchProceso) or Err 602.
+An informed CAEA voucher: EmisionTipo CAEA, CodAutorizacion = the CAEA,
+FchVto = the CAEA's FchVigHasta.
+
+CAEA (contingency; codes are sandbox choices; dates in AR time of the
+sandbox clock ``now_ar()``, i.e. shifted by ``clock_offset_seconds``):
+
+* ``FECAEASolicitar(Periodo yyyymm, Orden)``: Orden 1 = days 1-15, 2 = 16
+  to the end of the month.  Grants a unique 14-digit CAEA (``ResultGet``:
+  CAEA, Periodo, Orden, FchVigDesde, FchVigHasta, FchTopeInf = FchVigHasta
+  + 8 days, FchProceso).  Err 15006 invalid Periodo/Orden; 15008 a CAEA
+  was already granted to the CUIT for the period and order (use
+  FECAEAConsultar); 15007 outside the request window: from 5 calendar
+  days before the fortnight starts until its last day.
+* ``FECAEAConsultar(Periodo, Orden)``: the granted CAEA, or Err 602.
+* ``FECAEARegInformativo``: header errors and detail checks as
+  FECAESolicitar (the +-5/10 days CbteFch window excepted: CbteFch must
+  instead be within the fortnight), then per detail: 1501 CAEA unknown
+  for the CUIT, 1502 CbteFch outside the CAEA's fortnight, 1503 PtoVta not
+  a CAEA point of sale (option ``puntos_venta``), 10016 not the next
+  number of the series (shared with CAE).  Informed after FchTopeInf:
+  accepted with observation 1504.  Accepted details are stored like CAE
+  vouchers (CbteFchHsGen kept in the state); ``FECAEADetResponse`` ends
+  with the CAEA.  Informing a voucher again gives 10016 (its number is
+  used): FECompConsultar tells whether it was informed.
+* ``FECAEASinMovimientoInformar(PtoVta, CAEA)``: Resultado A, or R with
+  Err 1501 unknown CAEA, 1506 already informed without movement, 1505
+  vouchers were informed with the CAEA on that point of sale, 1507 the
+  fortnight has not ended (today <= FchVigHasta).
+* ``FECAEASinMovimientoConsultar(CAEA, PtoVta)``: ``FECAEASinMov`` of the
+  reports (empty CAEA / PtoVta 0 = any), or Err 602.
 
 Options: ``reg_x_req`` (250), ``clock_offset_seconds`` (0),
 ``condicion_iva_required`` (True), ``observation`` (None),
-``unregistered_cuits`` ([]), ``puntos_venta`` ([1, 2, 3]),
+``unregistered_cuits`` ([]), ``puntos_venta`` ([1, 2, 3]: ints or dicts,
+see above), ``actividades`` (None = ``[(620100, 1, 'Servicios de
+consultores en informática')]``; list of (Id, Orden, Desc)),
+``fce_receivers`` ([] CUITs obliged to receive FCE), ``fce_threshold``
+(3958316 pesos),
 ``cotizaciones`` ({'DOL': 1000.0, '060': 1100.0, '012': 180.0}),
 ``ambiente`` ('HomologacionExterno - efa'), ``environment``
 ('homologacion'; state is kept per environment; tickets are only valid
@@ -97,8 +157,20 @@ request is processed as usual, only the answer is altered):
 
 Inspection: see :mod:`tests.sandbox.afip` for the key formats
 (``keys``/``authorized``/``rejected``) and ``state()['caes']``.
+``FECAEARegInformativo`` is summarized like ``FECAESolicitar`` (voucher
+keys; ``authorized`` = informed and accepted); ``FECAEASolicitar`` /
+``FECAEAConsultar``: ``keys`` = ``['caea:<cuit>:<periodo>:<orden>']``,
+``granted`` = the same key when a CAEA was granted;
+``FECAEASinMovimientoInformar`` / ``...Consultar``: ``keys`` =
+``['sinmov:<cuit>:<pto>:<caea>']``, ``accepted`` = the same key when
+informed (A).  ``state()`` adds ``caeas`` ({CAEA: {cuit, periodo, orden,
+desde, hasta, tope, proceso, informed: [voucher keys]}}), ``informed``
+({voucher key: times accepted by FECAEARegInformativo}; also counted in
+``caes``) and ``sin_movimiento`` ({sinmov key: FchProceso}).
 Code: this module (plumbing, authentication, queries),
-:mod:`.afip_wsfe_cae` (``FECAESolicitar``), :mod:`.afip_wsfe_params`
+:mod:`.afip_wsfe_cae` (``FECAESolicitar``, voucher checks),
+:mod:`.afip_wsfe_fields` (optional fields and FCE checks),
+:mod:`.afip_wsfe_caea` (CAEA), :mod:`.afip_wsfe_params`
 (``FEParamGet*``), :mod:`.afip_wsfe_tables` (codes, texts, XML helpers).
 """
 import datetime
@@ -110,6 +182,8 @@ from lxml import etree
 
 from .afip import AR_TZ, CoreAware, series_key, voucher_key
 from .afip_wsfe_cae import CAEMixin
+from .afip_wsfe_caea import CAEAMixin, caea_key, sinmov_key
+from .afip_wsfe_fields import DEFAULT_FCE_THRESHOLD, FieldChecksMixin
 from .afip_wsfe_params import ParamTablesMixin
 from .afip_wsfe_tables import (
     CBTE_CLASS, COMPLEX, MSG, NS, SCALARS, F, _date, _errors, _fields, _q,
@@ -119,8 +193,8 @@ from .core import SandboxService, SoapFault, SoapResponse
 __all__ = ['WSFEService', 'NS']
 
 
-class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
-        SandboxService):
+class WSFEService(CAEMixin, CAEAMixin, FieldChecksMixin, ParamTablesMixin,
+        CoreAware, SandboxService):
     name = 'afip_wsfe'
     wsdl = {'/wsfev1/service.asmx': 'ar_afip/wsfev1.wsdl'}
     schema = 'ar_afip/wsfev1.wsdl'
@@ -135,6 +209,9 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
         'ambiente': 'HomologacionExterno - efa',
         'environment': 'homologacion',
         'accept_any_token': False,
+        'actividades': None,
+        'fce_receivers': [],
+        'fce_threshold': DEFAULT_FCE_THRESHOLD,
         }
 
     def __init__(self):
@@ -142,7 +219,10 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
         self.tickets = None
         self.series = {}
         self.caes = {}          # env -> Counter(voucher key)
-        self.issued_caes = set()
+        self.issued_caes = set()    # CAEs and CAEAs
+        self.caeas = {}         # env -> {(cuit, periodo, orden): record}
+        self.sin_movimiento = {}    # env -> {(cuit, pto, caea): FchProceso}
+        self.informed = {}      # env -> Counter(voucher key)
 
     def attach(self, core):
         super().attach(core)
@@ -167,6 +247,9 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
         self.series = {}
         self.caes = {}
         self.issued_caes = set()
+        self.caeas = {}
+        self.sin_movimiento = {}
+        self.informed = {}
 
     def set_option(self, name, value):
         if name == 'authorize_external':
@@ -195,8 +278,8 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
                 'last': value['last'], 'last_date': value['last_date'],
                 'vouchers': {str(n): dict(v)
                     for n, v in value['vouchers'].items()}}
-        return {'environment': env, 'series': series,
-            'caes': dict(self.caes.get(env, {}))}
+        return dict({'environment': env, 'series': series,
+                'caes': dict(self.caes.get(env, {}))}, **self.caea_state())
 
     def schema_fault(self, operation, message, ctx):
         return SoapFault('Client', 'Server was unable to read request. ---> '
@@ -238,11 +321,16 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
             return series['last']
 
     def _store(self, cuit, pto_vta, cbte_tipo, nro, values, det, date, obs,
-            external=False):
+            external=False, authorization=None, emision_tipo='CAE',
+            vto=None, extra=None):
+        """Store an authorized voucher as the next of its series: a new CAE
+        unless ``authorization`` (the CAEA of an informed voucher)"""
         series = self._series(cuit, pto_vta, cbte_tipo)
-        cae = self._new_cae()
-        vto = (_date(date) + datetime.timedelta(days=10)).strftime('%Y%m%d')
+        cae = authorization or self._new_cae()
+        vto = vto or (_date(date) + datetime.timedelta(days=10)).strftime(
+            '%Y%m%d')
         record = {
+            'emision_tipo': emision_tipo,
             'fields': values,
             'complex': (etree.tostring(det).decode('utf-8')
                 if det is not None else None),
@@ -251,6 +339,7 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
             'observations': [list(o) for o in obs],
             'external': external,
             }
+        record.update(extra or {})
         series['vouchers'][nro] = record
         series['last'] = nro
         series['last_date'] = date
@@ -306,15 +395,27 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
         try:
             auth = body.find(_q('Auth'))
             cuit = int(auth.findtext(_q('Cuit')))
-            if operation == 'FECAESolicitar':
-                cab = body.find('%s/%s' % (_q('FeCAEReq'), _q('FeCabReq')))
+            if operation in ('FECAESolicitar', 'FECAEARegInformativo'):
+                req, det = (('FeCAEReq', 'FECAEDetRequest')
+                    if operation == 'FECAESolicitar'
+                    else ('FeCAEARegInfReq', 'FECAEADetRequest'))
+                cab = body.find('%s/%s' % (_q(req), _q('FeCabReq')))
                 pto = int(cab.findtext(_q('PtoVta')))
                 tipo = int(cab.findtext(_q('CbteTipo')))
                 keys = [voucher_key(cuit, pto, tipo, d.findtext(
                             _q('CbteDesde')))
-                    for d in body.iterfind('%s/%s/%s' % (_q('FeCAEReq'),
-                            _q('FeDetReq'), _q('FECAEDetRequest')))]
+                    for d in body.iterfind('%s/%s/%s' % (_q(req),
+                            _q('FeDetReq'), _q(det)))]
                 return {'cuit': str(cuit), 'keys': keys}
+            if operation in ('FECAEASolicitar', 'FECAEAConsultar'):
+                return {'cuit': str(cuit), 'keys': [caea_key(cuit,
+                            body.findtext(_q('Periodo')),
+                            body.findtext(_q('Orden')))]}
+            if operation in ('FECAEASinMovimientoInformar',
+                    'FECAEASinMovimientoConsultar'):
+                return {'cuit': str(cuit), 'keys': [sinmov_key(cuit,
+                            body.findtext(_q('PtoVta')),
+                            (body.findtext(_q('CAEA')) or '').strip())]}
             if operation == 'FECompConsultar':
                 req = body.find(_q('FeCompConsReq'))
                 return {'cuit': str(cuit), 'keys': [voucher_key(cuit,
@@ -421,7 +522,8 @@ class WSFEService(CAEMixin, ParamTablesMixin, CoreAware,
                     children.append(stored[name])
         obs = record['observations']
         children += [F('Resultado', 'A'), F('CodAutorizacion', record['cae']),
-            F('EmisionTipo', 'CAE'), F('FchVto', record['cae_vto']),
+            F('EmisionTipo', record.get('emision_tipo') or 'CAE'),
+            F('FchVto', record['cae_vto']),
             F('FchProceso', record['fch_proceso']),
             F('Observaciones', [F('Obs', F('Code', c), F('Msg', m))
                     for c, m in obs]) if obs else None,

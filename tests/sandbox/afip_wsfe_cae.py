@@ -12,13 +12,21 @@ class CAEMixin:
     "CAE authorization of :class:`tests.sandbox.afip_wsfe.WSFEService`"
 
     def op_FECAESolicitar(self, body, cuit, errors, ctx):
+        return self._authorize(body, cuit, errors, ctx, 'FeCAEReq',
+            'FECAEDetRequest', self._detail)
+
+    def _authorize(self, body, cuit, errors, ctx, req_tag, det_tag,
+            process):
+        """Answer of FECAESolicitar / FECAEARegInformativo: header checks,
+        then ``process(cuit, pto, tipo, det, now)`` -> (response, ok, key)
+        for each detail in order"""
         if errors:
             ctx.note(authorized=[], rejected=[])
             return [_errors(errors)]
-        req = body.find(_q('FeCAEReq'))
+        req = body.find(_q(req_tag))
         cab = req.find(_q('FeCabReq')) if req is not None else None
         details = [] if req is None else req.findall('%s/%s' % (
-                _q('FeDetReq'), _q('FECAEDetRequest')))
+                _q('FeDetReq'), _q(det_tag)))
         if cab is None:
             return [_errors([(10001, MSG[10001])])]
         cab_f = _fields(cab)
@@ -44,7 +52,7 @@ class CAEMixin:
             return [cab_resp('R'), _errors(errors)]
         responses, authorized, rejected = [], [], []
         for det in details:
-            response, ok, key = self._detail(cuit, pto, tipo, det, now)
+            response, ok, key = process(cuit, pto, tipo, det, now)
             responses.append(response)
             (authorized if ok else rejected).append(key)
         resultado = ('A' if not rejected else 'R' if not authorized
@@ -55,7 +63,43 @@ class CAEMixin:
 
     def _detail(self, cuit, pto, tipo, det, now):
         f = _fields(det)
-        today = now.date()
+        head, codes, warnings = self._check(cuit, pto, tipo, f, now.date())
+        key = voucher_key(cuit, pto, tipo, head[3])
+        if codes:
+            return self._det_response('FECAEDetResponse', head, codes, [],
+                [F('CAE', ''), F('CAEFchVto', '')]), False, key
+        extra = self.options.get('observation')
+        if extra:
+            warnings.append((int(extra['code']), extra.get('msg', '')))
+        record = self._store(cuit, pto, tipo, head[3], self._values(f,
+                head), det, head[5], warnings)
+        return self._det_response('FECAEDetResponse', head, [], warnings,
+            [F('CAE', record['cae']), F('CAEFchVto', record['cae_vto'])]
+            ), True, key
+
+    @staticmethod
+    def _values(f, head):
+        "The scalar fields stored for FECompConsultar"
+        values = {name: _text(f, name) for name in SCALARS}
+        values.update(CbteFch=head[5], MonId=_text(f, 'MonId') or 'PES',
+            MonCotiz=values['MonCotiz'] or '1')
+        return values
+
+    @staticmethod
+    def _det_response(tag, head, codes, warnings, tail):
+        "A FE(CAE|CAEA)DetResponse: rejected when ``codes``"
+        obs = [(c, MSG[c]) for c in codes] + list(warnings)
+        names = ('Concepto', 'DocTipo', 'DocNro', 'CbteDesde', 'CbteHasta',
+            'CbteFch')
+        return F(tag, [F(n, v) for n, v in zip(names, head)],
+            F('Resultado', 'R' if codes else 'A'),
+            F('Observaciones', [F('Obs', F('Code', c), F('Msg', m))
+                    for c, m in obs]) if obs else None, tail)
+
+    def _check(self, cuit, pto, tipo, f, today, window=True):
+        """Check a detail's fields: return (head, codes, warnings), head =
+        (Concepto, DocTipo, DocNro, CbteDesde, CbteHasta, CbteFch).
+        ``window``: CbteFch must be within today +-5/10 days (CAE)."""
         clase = CBTE_CLASS[tipo]
         try:
             concepto = int(_text(f, 'Concepto'))
@@ -66,7 +110,6 @@ class CAEMixin:
         except (TypeError, ValueError):
             concepto = doc_tipo = doc_nro = desde = hasta = 0
         fch = _text(f, 'CbteFch') or today.strftime('%Y%m%d')
-        key = voucher_key(cuit, pto, tipo, desde)
         series = self._series(cuit, pto, tipo)
         codes = []          # rejecting
 
@@ -90,8 +133,8 @@ class CAEMixin:
         if desde != series['last'] + 1:
             reject(10016)
         date = _date(fch)
-        window = 5 if concepto == 1 else 10
-        if (date is None or abs((date - today).days) > window
+        days = 5 if concepto == 1 else 10
+        if (date is None or (window and abs((date - today).days) > days)
                 or (series['last_date'] and fch < series['last_date'])):
             reject(10016)
 
@@ -193,25 +236,7 @@ class CAEMixin:
                         cuit, a_key[0], a_key[1])['vouchers']:
                     reject(10041)
 
-        head = [F('Concepto', concepto), F('DocTipo', doc_tipo),
-            F('DocNro', doc_nro), F('CbteDesde', desde),
-            F('CbteHasta', hasta), F('CbteFch', fch)]
-        if codes:
-            obs = [(c, MSG[c]) for c in codes]
-            return F('FECAEDetResponse', head, F('Resultado', 'R'),
-                F('Observaciones', [F('Obs', F('Code', c), F('Msg', m))
-                        for c, m in obs]),
-                F('CAE', ''), F('CAEFchVto', '')), False, key
-        extra = self.options.get('observation')
-        if extra:
-            warnings.append((int(extra['code']), extra.get('msg', '')))
-        values = {name: _text(f, name) for name in SCALARS}
-        values.update(CbteFch=fch, MonId=mon, MonCotiz=values['MonCotiz']
-            or '1')
-        record = self._store(cuit, pto, tipo, desde, values, det, fch,
-            warnings)
-        return F('FECAEDetResponse', head, F('Resultado', 'A'),
-            F('Observaciones', [F('Obs', F('Code', c), F('Msg', m))
-                    for c, m in warnings]) if warnings else None,
-            F('CAE', record['cae']),
-            F('CAEFchVto', record['cae_vto'])), True, key
+        codes += [c for c in self._field_codes(cuit, tipo, f, fch)
+            if c not in codes]
+        head = (concepto, doc_tipo, doc_nro, desde, hasta, fch)
+        return head, codes, warnings

@@ -1,7 +1,7 @@
 """WSFEv1 sandbox: the ``FEParamGet*`` operations (parameter tables)."""
 from .afip_wsfe_tables import (
-    CBTE_TIPOS, CONCEPTOS, CONDICION_IVA, DOC_TIPOS, FCH_DESDE, IVA_TIPOS,
-    MONEDAS, MSG, OPCIONALES, PAISES, TRIBUTOS, F, _errors, _q)
+    ACTIVIDADES, CBTE_TIPOS, CONCEPTOS, CONDICION_IVA, DOC_TIPOS, FCH_DESDE,
+    IVA_TIPOS, MONEDAS, MSG, OPCIONALES, PAISES, TRIBUTOS, F, _errors, _q)
 
 
 class ParamTablesMixin:
@@ -50,11 +50,36 @@ class ParamTablesMixin:
         return self._param(errors, [F('CondicionIvaReceptor', F('Id', i),
                     F('Desc', d), F('Cmp_Clase', c)) for i, d, c in rows])
 
+    def points_of_sale(self):
+        """Option ``puntos_venta`` as {Nro: {'emision_tipo', 'bloqueado',
+        'fch_baja'}} (an int item is a CAE point of sale)"""
+        result = {}
+        for item in self.options.get('puntos_venta') or []:
+            if not isinstance(item, dict):
+                item = {'nro': item}
+            result[int(item['nro'])] = {
+                'emision_tipo': (item.get('emision_tipo') or 'CAE').upper(),
+                'bloqueado': item.get('bloqueado') or 'N',
+                'fch_baja': item.get('fch_baja')}
+        return result
+
+    def caea_point_of_sale(self, nro):
+        pos = self.points_of_sale().get(int(nro))
+        return bool(pos) and pos['emision_tipo'] == 'CAEA'
+
     def op_FEParamGetPtosVenta(self, body, cuit, errors, ctx):
         return self._param(errors, [F('PtoVenta', F('Nro', n),
-                    F('EmisionTipo', 'CAE'), F('Bloqueado', 'N'),
-                    F('FchBaja', 'NULL'))
-                for n in self.options.get('puntos_venta') or []])
+                    F('EmisionTipo', p['emision_tipo']),
+                    F('Bloqueado', p['bloqueado']),
+                    F('FchBaja', p['fch_baja'] or 'NULL'))
+                for n, p in sorted(self.points_of_sale().items())])
+
+    def op_FEParamGetActividades(self, body, cuit, errors, ctx):
+        rows = self.options.get('actividades')
+        if rows is None:
+            rows = ACTIVIDADES
+        return self._param(errors, [F('ActividadesTipo', F('Id', int(i)),
+                    F('Orden', int(o)), F('Desc', d)) for i, o, d in rows])
 
     def op_FEParamGetCotizacion(self, body, cuit, errors, ctx):
         if errors:

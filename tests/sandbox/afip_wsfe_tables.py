@@ -74,7 +74,17 @@ TRIBUTOS = [(1, 'Impuestos nacionales'), (2, 'Impuestos provinciales'),
     (13, 'Percepción de IVA a no Categorizado'), (99, 'Otro')]
 OPCIONALES = [('2', 'RG Empresas Promovidas - Identificador de proyecto'),
     ('10', 'RG 3668 Impuesto al Valor Agregado - Art.12'),
-    ('27', 'Transferencia'), ('2101', 'CBU del Emisor')]
+    ('27', 'Transferencia'), ('2101', 'CBU del Emisor'),
+    ('2102', 'Alias del Emisor'), ('22', 'Anulación'),
+    ('23', 'Referencia Comercial')]
+OPCIONAL_IDS = {i for i, _ in OPCIONALES}
+#: default of option ``actividades``: (Id, Orden, Desc)
+ACTIVIDADES = [(620100, 1, 'Servicios de consultores en informática')]
+#: Factura de Crédito Electrónica MiPyME: invoices and notes
+FCE_INVOICES = {201, 206, 211}
+FCE_NOTES = {202, 203, 207, 208, 212, 213}
+#: common invoices an obliged receiver may not get at or above the threshold
+COMMON_INVOICES = {1, 6, 11}
 PAISES = [(200, 'ARGENTINA'), (203, 'BRASIL'), (208, 'CHILE'),
     (212, 'ESTADOS UNIDOS'), (225, 'URUGUAY'), (410, 'ESPAÑA')]
 
@@ -129,6 +139,49 @@ MSG = {
         'comprobante. Consultar metodo FEParamGetCondicionIvaReceptor.'),
     10246: ('Campo Condicion Frente al IVA del receptor obligatorio '
         'conforme lo reglamentado en la Resolución General N° 5616.'),
+    # request fields and FCE (sandbox choices in AFIP's range)
+    10151: ('El campo Id de Opcionales es invalido. Consultar metodo '
+        'FEParamGetTiposOpcional.'),
+    10152: 'La suma de los Porcentaje de Compradores debe ser igual a 100.',
+    10153: ('PeriodoAsoc invalido: FchDesde debe ser menor o igual a '
+        'FchHasta y FchHasta menor o igual a CbteFch.'),
+    10154: 'No pueden informarse CbtesAsoc y PeriodoAsoc a la vez.',
+    10155: ('El Id de Actividades no corresponde a las actividades del '
+        'emisor. Consultar metodo FEParamGetActividades.'),
+    10160: ('Para Facturas de Credito Electronica MiPyMEs el campo '
+        'FchVtoPago es obligatorio (yyyymmdd).'),
+    10161: ('Para Facturas de Credito Electronica MiPyMEs es obligatorio '
+        'informar el Opcional 2101 (CBU del Emisor valido) o 2102 (Alias '
+        'del Emisor).'),
+    10162: ('Para Facturas de Credito Electronica MiPyMEs el Opcional 27 '
+        '(Transferencia) debe ser SCA o ADC.'),
+    10163: ('Para Notas de Debito y Credito Electronicas MiPyMEs el '
+        'Opcional 22 (Anulacion) debe ser S o N.'),
+    10164: ('El receptor no se encuentra obligado a recibir Facturas de '
+        'Credito Electronica MiPyMEs o el importe es inferior al monto '
+        'minimo.'),
+    10165: ('El receptor se encuentra obligado a recibir Facturas de '
+        'Credito Electronica MiPyMEs por el importe: corresponde emitir '
+        'una Factura de Credito Electronica.'),
+    10166: ('Para Notas de Debito y Credito Electronicas MiPyMEs CbtesAsoc '
+        'debe informar Cuit y CbteFch del comprobante asociado.'),
+    # CAEA (sandbox choices)
+    1501: 'El CAEA informado no existe o no corresponde a la CUIT.',
+    1502: ('El campo CbteFch no se encuentra dentro de la quincena del '
+        'CAEA informado.'),
+    1503: ('El punto de venta no es de emision CAEA. Consultar metodo '
+        'FEParamGetPtosVenta.'),
+    1504: ('Comprobante informado fuera de plazo: la fecha tope de '
+        'informacion (FchTopeInf) del CAEA ha vencido.'),
+    1505: ('Existen comprobantes informados con el CAEA para el punto de '
+        'venta: no corresponde informarlo sin movimiento.'),
+    1506: 'El CAEA ya fue informado sin movimiento para el punto de venta.',
+    1507: 'La quincena del CAEA no ha finalizado.',
+    15006: 'Los campos Periodo (yyyymm) u Orden (1 o 2) son invalidos.',
+    15007: ('Fecha de solicitud fuera del plazo de solicitud del CAEA para '
+        'el periodo y orden informados.'),
+    15008: ('Ya existe un CAEA otorgado para el periodo y orden; consultar '
+        'con FECAEAConsultar'),
     }
 
 SCALARS = ['Concepto', 'DocTipo', 'DocNro', 'CbteDesde', 'CbteHasta',
