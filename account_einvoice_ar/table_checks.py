@@ -68,6 +68,13 @@ def check_invoice(invoice, voucher):
             return LocalMessage(
                 'account_einvoice_ar.msg_table_receiver_condition',
                 value=condition, klass=voucher.klass or '', **params)
+    activity = getattr(invoice, 'ar_activity', None)
+    rows = Parameter.rows('activity', invoice.company.id)
+    if rows and activity:
+        row = rows.get(str(activity))
+        if not row or not valid_on(row, date):
+            return LocalMessage('account_einvoice_ar.msg_table_activity',
+                value=str(activity), **params)
     return check_pos(invoice, params)
 
 

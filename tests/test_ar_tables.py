@@ -144,6 +144,7 @@ class ArTablesTest(ArTestCase):
         self.set_pos(4, 'cae')
         blocked, = self.post(party='ri', ar_pos=self.pos_id(2))
         caea, = self.post(party='ri', ar_pos=self.pos_id(4))
+        activity, = self.post(party='ri', ar_activity=999999)
         good, = self.post(party='ri')
         self.set_points_of_sale(
             [1, {'nro': 2, 'bloqueado': 'S'}, POS,
@@ -153,13 +154,16 @@ class ArTablesTest(ArTestCase):
         before = self.received('FECAESolicitar')
         self.cron()
 
-        blocked, caea, good = self.invoices([blocked, caea, good])
+        blocked, caea, activity, good = self.invoices(
+            [blocked, caea, activity, good])
         self.assertEqual(good['state'], 'accepted')
         for info, text in [
                 (blocked, 'point of sale 00002, which AFIP lists as '
                     'blocked'),
                 (caea, 'asks for a CAE on the point of sale 00004, which '
-                    'AFIP lists as a CAEA point of sale')]:
+                    'AFIP lists as a CAEA point of sale'),
+                (activity, 'the AFIP activity 999999, which AFIP does not '
+                    "list among the company's activities")]:
             self.assertEqual(info['state'], 'rejected')
             self.assertEqual(info['code'], 'LOCAL')
             self.assertIn(text, info['message'])
