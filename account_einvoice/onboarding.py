@@ -13,7 +13,6 @@ masked in the stored requests and answers."""
 import datetime as dt
 import json
 import logging
-import time
 
 from sql import For
 
@@ -27,7 +26,7 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import policy, secret_store
 from .exceptions import OnboardingError, ServiceFailure
-from .exchange import worker_id
+from .recorded_call import recorded_call
 
 logger = logging.getLogger(__name__)
 STATES = [
@@ -198,69 +197,8 @@ class OnboardingRunner:
         answer; raise ServiceFailure when it fails (the exchange keeps
         it).  The JSON members named in secret_fields and every secret of
         the runner are masked in what is stored."""
-        pool = Pool()
-        Exchange = pool.get('account.einvoice.exchange')
-        transaction = Transaction()
-        configuration = self.configuration
-        service = configuration.get_service()
-        data = service.serialize(request)
-        url, headers = service.endpoint(request)
-        exchange = Exchange(
-            company=configuration.company, configuration=configuration,
-            service=configuration.service,
-            environment=configuration.environment, kind='onboarding',
-            operation=self.step, remote_operation=request.operation,
-            protocol=request.protocol, endpoint=url,
-            request=self.mask(data, secret_fields),
-            request_headers=Exchange.dump_headers(
-                headers, request.secret_headers),
-            started=dt.datetime.now(), state='in_flight',
-            worker=worker_id(), record_count=0)
-        exchange.save()
-        exchange_id = exchange.id
-        transaction.commit()
-        exchange = Exchange(exchange_id)
-        exchange.sent = dt.datetime.now()
-        exchange.save()
-        transaction.commit()
-        started = time.monotonic()
-        response = None
-        try:
-            response = service.call(request, data)
-            failure = service.classify_response(response)
-        except ServiceFailure as exception:
-            failure = exception
-            response = response or exception.response
-        except Exception as exception:
-            logger.exception("e-invoice onboarding call %s failed",
-                exchange_id)
-            failure = ServiceFailure('unknown', gettext(
-                    'account_einvoice.msg_internal_error',
-                    error=exception.__class__.__name__))
-        exchange = Exchange(exchange_id)
-        if response is not None:
-            Exchange.store_answer(
-                exchange_id, response, request.secret_headers)
-            exchange.response = self.mask(response.content, secret_fields)
-            exchange.duration = round(response.duration, 3)
-        else:
-            exchange.duration = round(time.monotonic() - started, 3)
-        if failure:
-            exchange.state = (
-                'unknown' if failure.kind == 'unknown' else 'failed')
-            exchange.failure = failure.kind
-            exchange.result = gettext(
-                f'account_einvoice.msg_failure_{failure.kind}')
-            exchange.error = self.mask(
-                (failure.message or '').encode()).decode()
-        else:
-            exchange.state = 'done'
-            exchange.result = str(response.status)
-        exchange.save()
-        transaction.commit()
-        if failure:
-            raise failure
-        return response
+        return recorded_call(self.configuration, request, 'onboarding',
+            self.step, mask=lambda data: self.mask(data, secret_fields))
 
     # -- steps ------------------------------------------------------------
     def _lock(self, record_id):

@@ -12,14 +12,12 @@ call; a record found *requested* is consulted (``FECAEAConsultar``,
 602 (it holds nothing)."""
 import datetime as dt
 import logging
-import time
 
 from sql import Null
 
 from trytond.i18n import gettext
-from trytond.modules.account_einvoice import recovery
 from trytond.modules.account_einvoice.exceptions import ServiceFailure
-from trytond.modules.account_einvoice.exchange import worker_id
+from trytond.modules.account_einvoice.recorded_call import recorded_call
 from trytond.pool import Pool
 from trytond.transaction import Transaction, without_check_access
 
@@ -49,85 +47,21 @@ class CaeaCalls:
     def call(self, operation, label, *children):
         """Call operation as an exchange of kind CAEA; return its Result
         element and its errors [(code, message)]; raise ServiceFailure"""
-        Exchange = Pool().get('account.einvoice.exchange')
-        transaction = Transaction()
         configuration = self.configuration
         configuration.check_sending()
         service = configuration.get_service()
         request = service._request(operation,
             E(wsfe_tag(operation), service.auth(), *children))
-        data = service.serialize(request)
-        url, headers = service.endpoint(request)
-        with without_check_access():
-            exchange = Exchange(
-                company=configuration.company, configuration=configuration,
-                service=configuration.service,
-                environment=configuration.environment,
-                kind=caea.EXCHANGE_KIND, operation=label,
-                remote_operation=operation, protocol=request.protocol,
-                endpoint=url, request=data,
-                request_headers=Exchange.dump_headers(
-                    headers, request.secret_headers),
-                started=dt.datetime.now(), state='in_flight',
-                worker=worker_id(), record_count=0)
-            exchange.save()
-        exchange_id = exchange.id
-        # a live sender's exchange: Processor.recover_stale leaves it
-        flying = (transaction.database.name, exchange_id)
-        recovery.active.add(flying)
-        transaction.commit()
-        table = Exchange.__table__()
-        transaction.connection.cursor().execute(*table.update(
-                [table.sent], [dt.datetime.now()],
-                where=table.id == exchange_id))
-        transaction.commit()
-        started = time.monotonic()
-        response = failure = result = None
-        errors = []
-        try:
-            service.before_call(request)
-            response = service.call(request, data)
-            failure = service.classify_response(response)
-            if not failure:
-                result = response.body.find(wsfe_tag(f'{operation}Result'))
-                if result is None:
-                    raise ServiceFailure('unknown',
-                        f"unexpected answer {response.body.tag}")
-                errors = answers.header_errors(result)
-        except ServiceFailure as exception:
-            failure = exception
-            response = response or exception.response
-        except Exception as exception:
-            logger.exception("AFIP CAEA call %s failed", exchange_id)
-            failure = ServiceFailure('unknown', gettext(
-                    'account_einvoice.msg_internal_error',
-                    error=exception.__class__.__name__))
-        finally:
-            recovery.active.discard(flying)
-        with without_check_access():
-            exchange = Exchange(exchange_id)
-            if response is not None:
-                Exchange.store_answer(
-                    exchange_id, response, request.secret_headers)
-                exchange.response = response.content
-                exchange.duration = round(response.duration, 3)
-            else:
-                exchange.duration = round(time.monotonic() - started, 3)
-            if failure:
-                exchange.state = (
-                    'unknown' if failure.kind == 'unknown' else 'failed')
-                exchange.failure = failure.kind
-                exchange.result = gettext(
-                    f'account_einvoice.msg_failure_{failure.kind}')
-                exchange.error = failure.message
-            else:
-                exchange.state = 'done'
-                exchange.result = answers.message_text(errors) or 'OK'
-            exchange.save()
-        transaction.commit()
-        if failure:
-            raise failure
-        return result, errors
+
+        def read(response):
+            result = response.body.find(wsfe_tag(f'{operation}Result'))
+            if result is None:
+                raise ServiceFailure('unknown',
+                    f"unexpected answer {response.body.tag}")
+            errors = answers.header_errors(result)
+            return (result, errors), answers.message_text(errors) or 'OK'
+        return recorded_call(configuration, request, caea.EXCHANGE_KIND,
+            label, read=read, authenticate=True)
 
     # -- the run ---------------------------------------------------------
     def run(self, today):
