@@ -76,14 +76,8 @@ def build_request(service, submissions):
         numbers[str(voucher.number)] = submission.id
         caeas[submission.id] = invoice.ar_cae
         due[submission.id] = afip.afip_date(invoice.ar_cae_due_date)
-    body = E.FECAEARegInformativo(
-        service.auth(),
-        E.FeCAEARegInfReq(
-            E.FeCabReq(
-                E.CantReg(str(len(details))),
-                E.PtoVta(str(first.ar_pos.number)),
-                E.CbteTipo(str(first.ar_voucher_type))),
-            E.FeDetReq(*details)))
+    body = service.batch_body(
+        'FECAEARegInformativo', 'FeCAEARegInfReq', first, details)
     return service._request('FECAEARegInformativo', body, records, {
             'numbers': numbers,
             'caeas': caeas,

@@ -321,18 +321,22 @@ class WSFEService(EinvoiceService):
             details.append(element)
             records[submission.id] = element
             numbers[str(voucher.number)] = submission.id
-        body = E.FECAESolicitar(
+        body = self.batch_body('FECAESolicitar', 'FeCAEReq', first, details)
+        return self._request('FECAESolicitar', body, records, {
+                'numbers': numbers,
+                'retries': {s.id: s.ar_retries or 0 for s in submissions},
+                })
+
+    def batch_body(self, operation, request_tag, first, details):
+        "The body of a request of the vouchers of first's series"
+        return E(wsfe_tag(operation),
             self.auth(),
-            E.FeCAEReq(
+            E(wsfe_tag(request_tag),
                 E.FeCabReq(
                     E.CantReg(str(len(details))),
                     E.PtoVta(str(first.ar_pos.number)),
                     E.CbteTipo(str(first.ar_voucher_type))),
                 E.FeDetReq(*details)))
-        return self._request('FECAESolicitar', body, records, {
-                'numbers': numbers,
-                'retries': {s.id: s.ar_retries or 0 for s in submissions},
-                })
 
     def build_query(self, submissions):
         submission, = submissions
