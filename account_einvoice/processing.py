@@ -40,7 +40,8 @@ from .exchange import worker_id
 from .isolation import isolate, refusal
 from .local_message import LocalMessage
 from .polling import processing_values
-from .recovery import MAX_FAILURES, RUN_STOPPERS, Recovery, active, option
+from .recovery import (
+    MAX_FAILURES, RUN_STOPPERS, Recovery, active, option, write_lock)
 from .schema import validate_records
 from .submission import backoff
 from .transitions import Transitions
@@ -102,7 +103,15 @@ class Processor(Claim, Recovery, Transitions):
                             count=failures))
                     Transaction().commit()
                     break
-                if self.execute(batch) in RUN_STOPPERS:
+                try:
+                    failed = self.execute(batch)
+                except BaseException:
+                    # The batches left were never sent: this process's
+                    # next run gives them back at once.
+                    for rest in batches[i + 1:]:
+                        active.discard((self.database, rest.exchange))
+                    raise
+                if failed in RUN_STOPPERS:
                     failures += 1
                 else:
                     failures = 0
@@ -249,10 +258,12 @@ class Processor(Claim, Recovery, Transitions):
         if not self._still_ours(exchange_id):
             transaction.rollback()
             return False
+        # Taken under the lock: the time waited for it must not make the
+        # request look older than it is (its window would end too soon).
+        now = dt.datetime.now()
         table = Exchange.__table__()
         transaction.connection.cursor().execute(*table.update(
-                [table.sent], [dt.datetime.now()],
-                where=table.id == exchange_id))
+                [table.sent], [now], where=table.id == exchange_id))
         transaction.commit()
         return True
 
@@ -341,6 +352,7 @@ class Processor(Claim, Recovery, Transitions):
         transaction = Transaction()
         database = transaction.database
         table = Exchange.__table__()
+        write_lock(table, table.id == exchange_id)
         query = table.select(table.state, table.worker,
             where=table.id == exchange_id)
         if database.has_select_for():

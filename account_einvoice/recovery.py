@@ -46,6 +46,18 @@ def request_window(service=None):
         + option('in_flight_margin', 60))
 
 
+def write_lock(table, where):
+    """SQLite has no row lock: take the database's write lock (a no-op
+    UPDATE of the exchanges) before reading the rows that decide a write,
+    so no other process changes them between the read and the write.
+    Nothing on PostgreSQL (the reads lock with FOR UPDATE)."""
+    transaction = Transaction()
+    if transaction.database.has_select_for():
+        return
+    transaction.connection.cursor().execute(*table.update(
+            [table.state], [table.state], where=where))
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -154,7 +166,7 @@ class Recovery:
         dead (nothing left this machine); a sent one is marked "outcome
         unknown", to be queried, only once the authority cannot be holding
         the request any more, whatever became of its sender."""
-        Configuration, Submission, Exchange, Outcome = self._models()
+        _, Submission, Exchange, Outcome = self._models()
         transaction = Transaction()
         transaction.commit()
         database = transaction.database
@@ -168,30 +180,16 @@ class Recovery:
             query.for_ = database.get_select_for_skip_locked()('UPDATE')
         try:
             cursor.execute(*query)
-            rows = cursor.fetchall()
+            unsent, stale, polls = self._abandoned(cursor.fetchall())
+            if (unsent or stale or polls) and not database.has_select_for():
+                # SQLite: decide again under the write lock, or a sender
+                # could mark one sent between this read and the release
+                write_lock(table, table.id.in_(unsent + stale + polls))
+                cursor.execute(*query)
+                unsent, stale, polls = self._abandoned(cursor.fetchall())
         except backend.DatabaseOperationalError:
             transaction.rollback()
             return
-        if not rows:
-            return
-        service = Configuration(self.configuration_id).get_service()
-        window = request_window(service)
-        timeout = option('in_flight_timeout', None)
-        if timeout is None:
-            timeout = (option('connect_timeout', 10)
-                + 2 * option('timeout', 60) + 60)
-        now = dt.datetime.now()
-        unsent, stale, polls = [], [], []
-        for exchange_id, worker, started, sent, kind in rows:
-            dead = self._dead(exchange_id, worker)
-            if sent is None:
-                if (dead or started is None
-                        or started < now - dt.timedelta(seconds=timeout)):
-                    unsent.append(exchange_id)
-            elif sent < now - dt.timedelta(seconds=window) and (dead
-                    or sent < now - dt.timedelta(seconds=timeout)):
-                # a poll only read: its lot stays in the authority's hands
-                (polls if kind == 'poll' else stale).append(exchange_id)
         if unsent:
             logger.info("released %s e-invoice exchanges never sent",
                 len(unsent))
@@ -224,6 +222,32 @@ class Recovery:
                     })
         logger.info("recovered %s abandoned e-invoice exchanges", len(stale))
         transaction.commit()
+
+    def _abandoned(self, rows):
+        """The exchanges of rows (id, worker, started, sent, kind) to take
+        back: (never sent, sent, polls)"""
+        unsent, stale, polls = [], [], []
+        if not rows:
+            return unsent, stale, polls
+        Configuration = self._models()[0]
+        service = Configuration(self.configuration_id).get_service()
+        window = request_window(service)
+        timeout = option('in_flight_timeout', None)
+        if timeout is None:
+            timeout = (option('connect_timeout', 10)
+                + 2 * option('timeout', 60) + 60)
+        now = dt.datetime.now()
+        for exchange_id, worker, started, sent, kind in rows:
+            dead = self._dead(exchange_id, worker)
+            if sent is None:
+                if (dead or started is None
+                        or started < now - dt.timedelta(seconds=timeout)):
+                    unsent.append(exchange_id)
+            elif sent < now - dt.timedelta(seconds=window) and (dead
+                    or sent < now - dt.timedelta(seconds=timeout)):
+                # a poll only read: its lot stays in the authority's hands
+                (polls if kind == 'poll' else stale).append(exchange_id)
+        return unsent, stale, polls
 
     def _dead(self, exchange_id, worker):
         """Tell whether the sender of an exchange certainly stopped (a

@@ -7,12 +7,15 @@ SIGKILL; timeouts are small (connect 2 s, read 5 s, margin 1 s: a request
 may be in the authority's hands for 8 s after it was sent, and "not held"
 is believed 3 s later)."""
 import datetime as dt
+import threading
 import time
 import unittest
 from collections import Counter
+from unittest import mock
 
 import requests
 from lxml import etree
+from sql import Null
 
 from tests import test_sandbox_core as sandbox_tests
 from tests import tools
@@ -196,6 +199,109 @@ class FrameworkHolesTest(FrameworkTestCase):
         taken, = [e for e in self.exchanges() if e['state'] == 'failed']
         self.assertEqual(taken['kind'], 'send')
         self.assertIn('before sending', taken['error'])
+
+    def hold_lock_before_sending(self, seconds, release=False):
+        """While the sender marks its first request sent, another
+        transaction holds the lock it needs (SQLite's write lock, the
+        exchange row on PostgreSQL) for seconds; release: that transaction
+        takes the batch back, as a recovery of another process does.
+        Return the context manager and [time the lock was taken, time it
+        was let go]."""
+        from trytond.modules.account_einvoice.tests.service import (
+            TestAuthorityService)
+        from trytond.pool import Pool
+        from trytond.transaction import Transaction
+        times = []
+        original = TestAuthorityService.before_call
+
+        def hold(held):
+            with tools.transaction():
+                pool = Pool()
+                table = pool.get('account.einvoice.exchange').__table__()
+                submission = pool.get(
+                    'account.einvoice.submission').__table__()
+                cursor = Transaction().connection.cursor()
+                cursor.execute(*table.select(table.id,
+                        where=(table.state == 'in_flight')
+                        & (table.sent == Null)))
+                exchange_id, = [i for i, in cursor]
+                cursor.execute(*table.update([table.state],
+                        ['failed' if release else table.state],
+                        where=table.id == exchange_id))
+                if release:
+                    cursor.execute(*submission.update(
+                            [submission.exchange], [None],
+                            where=submission.exchange == exchange_id))
+                times.append(time.time())
+                held.set()
+                time.sleep(seconds)
+                times.append(time.time())
+
+        def before_call(service, request):
+            original(service, request)
+            if times or request.operation != 'Submit':
+                return
+            held = threading.Event()
+            threading.Thread(target=hold, args=(held,), daemon=True).start()
+            self.assertTrue(held.wait(10))
+
+        return mock.patch.object(
+            TestAuthorityService, 'before_call', before_call), times
+
+    def due_now(self):
+        "Let what waits go now, keeping when the requests were sent"
+        from trytond.pool import Pool
+        tools.call(lambda: Pool().get('account.einvoice.submission').write(
+                Pool().get('account.einvoice.submission').search(
+                    [('state', '=', 'pending')]), {'next_attempt': None}))
+
+    def test_sent_time_taken_after_waiting_for_the_database(self):
+        "A sender that waited for the database lock counts the window of "
+        "its request from when it left, not from before the wait"
+        invoice, = self.post()
+        # held within the window of the request, longer than the read
+        # timeout: the answer is lost, the authority processes it later
+        self.sandbox.add_fault(
+            'test_authority', 'Submit', 'hold', seconds=WINDOW - 0.2)
+        patch, times = self.hold_lock_before_sending(4)
+        with patch:
+            self.cron()
+        locked, unlocked = times
+        submission = self.submission(invoice)
+        self.assertTrue(submission['needs_query'])
+
+        # "not held" would be believed here from the time before the wait
+        self.sleep_until(locked + WINDOW + CONFIRM + 0.2)
+        self.due_now()
+        self.cron()
+        self.assertEqual(self.requests(invoice), 1)
+        submission = self.submission(invoice)
+        self.assertEqual(submission['state'], 'pending')
+        self.assertTrue(submission['needs_query'])
+        kind, state, _, message = submission['outcomes'][0]
+        self.assertEqual((kind, state), ('query', 'not_found'))
+        self.assertIn('asked again', message)
+
+        self.sleep_until(unlocked + WINDOW + CONFIRM + 0.3)
+        self.due_now()
+        self.cron()
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(self.requests(invoice), 1)
+        self.assertEqual(self.sent_count(invoice), 1)
+
+    def test_batch_taken_over_while_waiting_for_the_database(self):
+        "A batch taken back while its sender waited for the lock to mark "
+        "it sent is not sent by that sender"
+        invoice, = self.post()
+        patch, times = self.hold_lock_before_sending(0.5, release=True)
+        with patch:
+            self.cron()
+        self.assertEqual(len(times), 2)
+        self.assertEqual(self.submission(invoice)['state'], 'accepted')
+        self.assertEqual(self.requests(invoice), 1)
+        taken, done = self.exchanges()
+        self.assertEqual((taken['kind'], taken['state']), ('send', 'failed'))
+        self.assertEqual(done['state'], 'done')
 
     def test_front_end_503_is_not_sent(self):
         "A 503 the test authority documents as 'not read': no query"
