@@ -255,6 +255,7 @@ class FrameworkHolesTest(FrameworkTestCase):
                 Pool().get('account.einvoice.submission').search(
                     [('state', '=', 'pending')]), {'next_attempt': None}))
 
+    @tools.requires_sqlite
     def test_sent_time_taken_after_waiting_for_the_database(self):
         "A sender that waited for the database lock counts the window of "
         "its request from when it left, not from before the wait"
@@ -289,6 +290,7 @@ class FrameworkHolesTest(FrameworkTestCase):
         self.assertEqual(self.requests(invoice), 1)
         self.assertEqual(self.sent_count(invoice), 1)
 
+    @tools.requires_sqlite
     def test_batch_taken_over_while_waiting_for_the_database(self):
         "A batch taken back while its sender waited for the lock to mark "
         "it sent is not sent by that sender"

@@ -415,6 +415,13 @@ def worker(config_path, *args, wait=True, **kwargs):
     return subprocess.Popen(command, cwd=ROOT, env=env, **kwargs)
 
 
+def requires_sqlite(test):
+    return unittest.skipIf(
+        os.environ.get('TRYTOND_DATABASE_URI', '').startswith('postgresql'),
+        "SQLite only: its write lock is taken by the first write, where "
+        "PostgreSQL locks the row when it is read (FOR UPDATE)")(test)
+
+
 def requires_postgresql(test):
     return unittest.skipUnless(
         os.environ.get('TRYTOND_DATABASE_URI', '').startswith('postgresql'),
