@@ -10,6 +10,15 @@ from trytond.transaction import Transaction
 from .submission import STATES
 
 
+def document_kind(invoice, debit_note):
+    """('credit_note' | 'debit_note' | 'invoice', sign) of a posted
+    invoice: a negative total is a credit note, else the country's debit
+    note flag decides; sign turns its amounts positive"""
+    if invoice.total_amount < 0:
+        return 'credit_note', -1
+    return ('debit_note' if debit_note else 'invoice'), 1
+
+
 def rate_to(invoice, code):
     """How many units of the currency code one unit of the invoice's
     currency is worth at its currency date (Tryton's rates, not rounded),

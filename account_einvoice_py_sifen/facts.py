@@ -13,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from trytond.modules.account_einvoice.invoice import rate_to
+from trytond.modules.account_einvoice.invoice import document_kind, rate_to
 from trytond.modules.account_einvoice.local_message import LocalMessage
 from trytond.pool import Pool
 
@@ -221,13 +221,9 @@ class SifenInvoice:
     def __init__(self, invoice, configuration):
         self.invoice = invoice
         self.errors = []
-        sign = -1 if invoice.total_amount < 0 else 1
-        if sign < 0:
-            type_ = CREDIT_NOTE
-        elif invoice.sifen_debit_note:
-            type_ = DEBIT_NOTE
-        else:
-            type_ = INVOICE
+        kind, sign = document_kind(invoice, invoice.sifen_debit_note)
+        type_ = {'credit_note': CREDIT_NOTE, 'debit_note': DEBIT_NOTE,
+            'invoice': INVOICE}[kind]
         currency = invoice.currency.code
         data = self.data = DocumentData(
             type=type_,

@@ -10,7 +10,7 @@ compute otherwise, so the document never disagrees with the accounts.
 its VAT, a tax ZATCA has no category for)."""
 from decimal import Decimal
 
-from trytond.modules.account_einvoice.invoice import rate_to
+from trytond.modules.account_einvoice.invoice import document_kind, rate_to
 from trytond.modules.account_einvoice.local_message import LocalMessage
 
 from .invoice_data import (
@@ -129,13 +129,9 @@ class ZatcaInvoice:
     def __init__(self, invoice, configuration):
         self.invoice = invoice
         self.errors = []
-        sign = -1 if invoice.total_amount < 0 else 1
-        if sign < 0:
-            type_code = CREDIT_NOTE
-        elif invoice.zatca_debit_note:
-            type_code = DEBIT_NOTE
-        else:
-            type_code = INVOICE
+        kind, sign = document_kind(invoice, invoice.zatca_debit_note)
+        type_code = {'credit_note': CREDIT_NOTE, 'debit_note': DEBIT_NOTE,
+            'invoice': INVOICE}[kind]
         rate, problem = _sar_rate(invoice)
         if problem:
             self.errors.append(problem)

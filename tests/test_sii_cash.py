@@ -175,3 +175,23 @@ class SIICashTest(SIITestCase):
         self.assertEqual(len(self.sandbox.received('sii', COBROS)), 1)
         self.assertEqual([c[1] for c in self.cash_held(invoice)],
             ['100.00'])
+
+    def test_lost_answer_queried(self):
+        "The answer to a collection lost: ConsultaCobros, never a resend"
+        invoice = self.post_recc([('100', ['iva21'], None)])
+        self.cron()
+        self.pay(invoice, '121.00', reconcile=True)
+        self.sandbox.add_fault('sii', COBROS, 'drop_after')
+        self.cron()
+        (_, _, _, state, _, _), = self.movements(invoice)
+        self.assertEqual(state, 'pending')
+        self.cron()
+        self.cron()
+        self.assertEqual([m[1:4] for m in self.movements(invoice)], [
+                (Decimal('121.00'), '01', 'accepted')])
+        self.assertEqual(self.sandbox.count('sii', COBROS,
+                self.key(invoice)), 1)
+        query, = self.sandbox.received('sii', 'ConsultaCobros')
+        self.assertEqual(query['summary']['found'], 1)
+        self.assertEqual([c[1] for c in self.cash_held(invoice)],
+            ['121.00'])
