@@ -45,6 +45,9 @@ class Chain(ModelSQL, ModelView):
         "digest (e.g. its identity).")
     not_before = fields.Timestamp("No Request Before", readonly=True,
         help="The authority asked for no new request before this time.")
+    last_wait = fields.Float("Last Wait", readonly=True,
+        help="The last wait (in seconds) the authority asked for: kept "
+        "after an answer lost, which may have asked for it again.")
     documents = fields.One2Many(
         'account.einvoice.document', 'chain', "Documents", readonly=True,
         order=[('chain_sequence', 'ASC')])
@@ -128,19 +131,36 @@ class Chain(ModelSQL, ModelView):
 
     # -- Flow control ----------------------------------------------------
     @classmethod
-    def hold(cls, configuration_id, keys, until):
+    def hold(cls, configuration_id, keys, until, wait=None):
         """No request for these chains before until (later holds win,
-        earlier ones never shorten a wait)"""
+        earlier ones never shorten a wait); wait: the seconds the
+        authority asked for, remembered as the last wait"""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         for key in sorted({k or CONFIGURATION_KEY for k in keys}):
             cls._ensure(configuration_id, key)
+            if wait:
+                cursor.execute(*table.update(
+                        [table.last_wait], [wait],
+                        where=(table.configuration == configuration_id)
+                        & (table.key == key)))
             cursor.execute(*table.update(
                     [table.not_before], [until],
                     where=(table.configuration == configuration_id)
                     & (table.key == key)
                     & ((table.not_before == None)  # noqa: E711
                         | (table.not_before < until))))
+
+    @classmethod
+    def last_wait_of(cls, configuration_id, keys):
+        "The longest last wait of these chains (seconds), or None"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.last_wait,
+                where=(table.configuration == configuration_id)
+                & table.key.in_(sorted({k or CONFIGURATION_KEY
+                            for k in keys}))))
+        return max((w for w, in cursor if w), default=None)
 
     def waiting(self, now=None):
         "Tell whether the authority asked to wait before the next request"

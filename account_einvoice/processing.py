@@ -232,7 +232,7 @@ class Processor(Claim, Recovery, Transitions):
             batch.wait = service.wait_after(request, response)
             if batch.wait:
                 self.hold(batch.submissions, dt.datetime.now()
-                    + dt.timedelta(seconds=batch.wait))
+                    + dt.timedelta(seconds=batch.wait), wait=batch.wait)
             for attempt in range(RECORD_ATTEMPTS):
                 try:
                     self._store_answer(batch.exchange, response, request)
@@ -390,6 +390,10 @@ class Processor(Claim, Recovery, Transitions):
                 and transport.retry_after(response)):
             # the authority itself asked every request to wait
             self.hold(batch.submissions, retry_at)
+        if called and failure.kind == 'unknown' and batch.kind == 'send':
+            # the authority may have taken it and asked, in the answer
+            # lost, for a wait: the last one it asked for holds
+            self.hold_last_wait(batch.submissions)
         kind = failure.kind
         if not called and kind == 'unknown':
             kind = 'not_sent'
@@ -563,7 +567,19 @@ class Processor(Claim, Recovery, Transitions):
         Configuration(self.configuration_id).clear_failure()
         transaction.commit()
 
-    def hold(self, submission_ids, until):
+    def hold_last_wait(self, submission_ids):
+        "Hold the chains of the submissions for their last wait, if any"
+        pool = Pool()
+        Chain = pool.get('account.einvoice.chain')
+        Submission = pool.get('account.einvoice.submission')
+        keys = {s.chain.key if s.chain else None
+            for s in rows.browse(Submission, submission_ids)}
+        wait = Chain.last_wait_of(self.configuration_id, keys)
+        if wait:
+            self.hold(submission_ids, dt.datetime.now()
+                + dt.timedelta(seconds=wait))
+
+    def hold(self, submission_ids, until, wait=None):
         """Commit that no request may go before until for the chains of the
         submissions (the configuration's own chain for those not chained).
 
@@ -578,7 +594,7 @@ class Processor(Claim, Recovery, Transitions):
             try:
                 keys = {s.chain.key if s.chain else None
                     for s in rows.browse(Submission, submission_ids)}
-                Chain.hold(self.configuration_id, keys, until)
+                Chain.hold(self.configuration_id, keys, until, wait=wait)
                 transaction.commit()
                 return
             except backend.DatabaseOperationalError:

@@ -55,6 +55,21 @@ class FlowControlTest(ChainTestCase):
             [s['state'] for s in self.submissions(invoices)],
             ['accepted'] * 4)
 
+    def test_lost_answer_keeps_the_last_wait(self):
+        "An answer lost may have asked for a wait: the last one asked holds"
+        self.set_configuration(batch_size=2)
+        self.sandbox.set_option('test_chain', 'wait', 2)
+        self.post(4)
+        self.cron()
+        time.sleep(2.1)
+        self.sandbox.add_fault('test_chain', '*', 'drop_after')
+        self.cron()
+        first, lost = self.request_times()
+        self.assertGreaterEqual(self.chain_not_before(),
+            lost.replace(tzinfo=None) + dt.timedelta(seconds=2))
+        self.cron()     # nothing may go yet, not even the resend
+        self.assertEqual(len(self.request_times()), 2)
+
     def test_wait_honoured_by_concurrent_processes(self):
         "Two processes sending one chain never break the authority's wait"
         self.set_configuration(batch_size=5)
