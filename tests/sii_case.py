@@ -265,11 +265,13 @@ class SIITestCase(SandboxTestCase):
     modules = ['account_einvoice_es_sii']
     sandbox_services = ['sii']
     certificates = {'sii': 'es_company', 'other': 'es_other'}
+    #: builds the company, chart, taxes and parties from the titular's NIF
+    create_base = staticmethod(create_sii_base)
 
     @classmethod
     def setUpData(cls):
         cls.titular = cls.sandbox.identity('es_company').tax_id
-        cls.base = tools.call(create_sii_base, cls.titular)
+        cls.base = tools.call(cls.create_base, cls.titular)
         cls.configuration = tools.call(
             setup_configuration, cls.base, cls.sandbox,
             company=cls.base['company'])

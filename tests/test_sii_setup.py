@@ -5,9 +5,7 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 from tests import tools
-from tests.sii_case import (
-    EU_VAT, GOOD_NIF, NS_SII, SUPPLIER_NIF, SIITestCase, create_invoice,
-    setup_configuration, xsd)
+from tests.sii_case import EU_VAT, GOOD_NIF, NS_SII, SUPPLIER_NIF, SIITestCase
 
 #: our tax names -> account_es tax templates (normal variant)
 CHART_TAXES = {
@@ -119,20 +117,7 @@ def create_es_base(company_nif):
 
 class SIISetupTest(SIITestCase):
     modules = ['account_einvoice_es_sii', 'account_es']
-
-    @classmethod
-    def setUpData(cls):
-        cls.titular = cls.sandbox.identity('es_company').tax_id
-        cls.base = tools.call(create_es_base, cls.titular)
-        cls.configuration = tools.call(
-            setup_configuration, cls.base, cls.sandbox,
-            company=cls.base['company'])
-        cls.xsd_lr = xsd('SuministroLR.xsd')
-        cls.xsd_consulta = xsd('ConsultaLR.xsd')
-
-    def post(self, lines, **kwargs):
-        return tools.call(lambda: create_invoice(
-                self.base, lines, **kwargs).id, company=self.company)
+    create_base = staticmethod(create_es_base)
 
     def test_chart_codes_reported(self):
         "One invoice of each kind, taxed with the chart's taxes only"
